@@ -1,0 +1,31 @@
+# The two Quick start commands: `make study` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: study test setup dry-run lint bench
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+study: setup
+	$(BIN)/snakemake --workflow-profile workflow/profiles/local --cores $(CORES)
+
+dry-run: setup
+	$(BIN)/snakemake --workflow-profile workflow/profiles/local -n
+
+lint: setup
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+test: setup
+	bash tests/run.sh
+
+bench: setup
+	$(BIN)/python bench/engine_speed.py

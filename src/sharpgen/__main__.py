@@ -1,0 +1,5 @@
+"""Entry point for ``python -m sharpgen``."""
+
+from sharpgen.cli import main
+
+raise SystemExit(main())
