@@ -1,0 +1,68 @@
+"""Batch loss at a point in weight space: counted, checked for NaN/inf, one forward each."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from sharpgen.sharpness.flat import FlatParams
+from sharpgen.sharpness.losses import LossFn, normalize_logits
+
+
+class SharpnessError(RuntimeError):
+    """A sharpness computation that cannot give a number (e.g. a NaN or inf loss)."""
+
+
+@dataclass
+class BatchObjective:
+    """L_S(w) and its 0-1 error on one fixed batch S, with pass counters."""
+
+    model: nn.Module
+    flat: FlatParams
+    inputs: Tensor
+    labels: Tensor
+    loss_fn: LossFn
+    error_fn: LossFn
+    logit_norm: bool
+    where: str  # "definition X, batch i" for error messages
+    forwards: int = field(default=0)
+    backwards: int = field(default=0)
+
+    def _outputs(self, w: Tensor) -> Tensor:
+        out = self.flat.forward(self.model, w, self.inputs)
+        return normalize_logits(out) if self.logit_norm else out
+
+    def _check(self, loss: float, iteration: str) -> None:
+        if not math.isfinite(loss):
+            raise SharpnessError(
+                f"non-finite loss ({loss}) at {self.where}, {iteration}; "
+                "check the checkpoint and the data subset, or use a smaller rho"
+            )
+
+    def value(self, w: Tensor, iteration: str) -> tuple[float, float]:
+        """(loss, error) at w, without gradients."""
+        with torch.no_grad():
+            out = self._outputs(w)
+            loss, err = torch.stack(
+                [self.loss_fn(out, self.labels).mean(), self.error_fn(out, self.labels).mean()]
+            ).tolist()
+        self.forwards += 1
+        self._check(loss, iteration)
+        return loss, err
+
+    def value_and_grad(self, w: Tensor, iteration: str) -> tuple[float, float, Tensor]:
+        """(loss, error, dL/dw) at w from one forward and one backward pass."""
+        point = w.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = self._outputs(point)
+            loss = self.loss_fn(out, self.labels).mean()
+            (grad,) = torch.autograd.grad(loss, point)
+        err = self.error_fn(out.detach(), self.labels).mean()
+        loss_value, err_value = torch.stack([loss.detach(), err]).tolist()
+        self.forwards += 1
+        self.backwards += 1
+        self._check(loss_value, iteration)
+        return loss_value, err_value, grad
