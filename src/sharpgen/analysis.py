@@ -1,0 +1,70 @@
+"""From the aggregated tables to Kendall tau: generalization targets and their correlations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from sharpgen.correlation import granulated_kendall, kendall_table
+from sharpgen.datasets import SHIFT_PREFIX
+
+
+def target_name(split: str) -> str:
+    """Metric names: test_error, <shift>_error, and for shifts written shift:<name>."""
+    return f"{split.removeprefix(SHIFT_PREFIX)}_error"
+
+
+def targets(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Long table [model_id, target, value]: test and shifted errors, and the generalization gaps."""
+    errors = metrics[metrics["split"] != "train"].assign(target=lambda f: f["split"].map(target_name))
+    out = [errors[["model_id", "target", "error"]].rename(columns={"error": "value"})]
+    wide = metrics.pivot(index="model_id", columns="split", values=["loss", "error"])
+    if ("error", "train") in wide.columns and ("error", "test") in wide.columns:
+        for kind in ("error", "loss"):
+            gap = (wide[(kind, "test")] - wide[(kind, "train")]).rename("value").reset_index()
+            out.append(gap.assign(target=f"gen_gap_{kind}"))
+    return pd.concat(out, ignore_index=True)[["model_id", "target", "value"]]
+
+
+def kept_models(metrics: pd.DataFrame, max_train_error: float) -> pd.Index:
+    """Models whose training error is at most ``max_train_error`` (all when there is no train split)."""
+    train = metrics[metrics["split"] == "train"].set_index("model_id")["error"]
+    if train.empty:
+        return pd.Index(metrics["model_id"].unique())
+    return train.index[train <= max_train_error]
+
+
+def correlate(
+    setting: str,
+    models: pd.DataFrame,
+    metrics: pd.DataFrame,
+    sharpness: pd.DataFrame,
+    group_by: Sequence[str],
+    axes: Sequence[str],
+    max_train_error: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kendall tau of every definition against every target (all models and subgroups), and
+    the granulated coefficient over the hyperparameter ``axes``."""
+    missing = [c for c in (*group_by, *axes) if c not in models.columns]
+    if missing:
+        raise ValueError(f"config {setting}.correlation names columns {missing} that the model sheet lacks; choose from {sorted(models.columns)}")
+    keep = kept_models(metrics, max_train_error)
+    measures = sharpness[sharpness["model_id"].isin(keep)].rename(columns={"definition": "measure", "sharpness_loss": "value"})
+    target_frame = targets(metrics[metrics["model_id"].isin(keep)])
+    groups = models[models["model_id"].isin(keep)][["model_id", *group_by]]
+    table = kendall_table(measures[["model_id", "measure", "value"]], target_frame, groups, group_by)
+    table = table.rename(columns={"measure": "definition"}).assign(setting=setting)
+
+    granulated = []
+    if axes:
+        wide_targets = target_frame.pivot(index="model_id", columns="target", values="value")
+        for definition, rows in measures.groupby("measure", sort=True):
+            frame = models.set_index("model_id")[list(axes)].join(rows.set_index("model_id")["value"], how="inner")
+            frame = frame.join(wide_targets, how="inner").reset_index()
+            for target in wide_targets.columns:
+                g = granulated_kendall(frame, "value", target, axes)
+                granulated.append(g.assign(setting=setting, definition=definition, target=target))
+    columns = ["setting", "definition", "target", "axis", "psi", "n_groups", "n_skipped"]
+    gran = pd.concat(granulated, ignore_index=True)[columns] if granulated else pd.DataFrame(columns=columns)
+    return table, gran

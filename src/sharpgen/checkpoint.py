@@ -1,0 +1,56 @@
+"""Model files: sharpgen's own checkpoint format for trained models, and loading by setting."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sharpgen.atomic import atomic_path
+
+FORMAT = "sharpgen-checkpoint-1"
+
+
+def save(model: nn.Module, path: str | Path, arch: str, width: int | None, num_classes: int) -> None:
+    """Save architecture and weights atomically."""
+    payload = {"format": FORMAT, "arch": arch, "width": width, "num_classes": num_classes, "state_dict": model.state_dict()}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: checkpoint missing; run the workflow to create it") from None
+    except Exception as error:  # truncated or foreign files raise many different errors
+        raise ValueError(f"{path}: unreadable checkpoint ({type(error).__name__}: {error}); delete it and rerun") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} file; delete it and rerun")
+    return payload
+
+
+def load(path: str | Path, setting: str, device: torch.device) -> nn.Module:
+    """The model stored at ``path``, in eval mode on ``device``."""
+    path = Path(path)
+    if setting != "digits":
+        from sharpgen.settings import load_model
+
+        return load_model(setting, path, device)
+    from sharpgen.zoo.architectures import build_model
+
+    payload = _read(path)
+    model = build_model(payload["arch"], num_classes=payload["num_classes"], width=payload["width"])
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval()
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

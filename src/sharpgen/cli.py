@@ -1,0 +1,273 @@
+"""The command line that workflow rules call: ``python -m sharpgen <command> ...``.
+
+Each command parses its arguments, calls library functions, and writes its outputs
+atomically. Heavy imports happen inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _device(spec: str, threads: int):
+    import torch
+
+    from sharpgen.device import resolve_device
+
+    torch.set_num_threads(max(1, threads))
+    return resolve_device(spec)
+
+
+def cmd_prepare_digits(a: argparse.Namespace) -> None:
+    from sharpgen import datasets
+    from sharpgen.atomic import atomic_path
+
+    splits, index = datasets.digits_splits(a.test_fraction, a.split_seed, a.shift_severity, a.shift_seed)
+    subset = datasets.first_n(splits, a.n)
+    datasets.save(splits, a.out_dataset)
+    datasets.save({"sharpness": subset}, a.out_subset)
+    with atomic_path(a.out_split) as tmp:
+        index.to_parquet(tmp, index=False)
+    sizes = ", ".join(f"{k}={len(v[1])}" for k, v in splits.items())
+    log(f"digits: {sizes}; sharpness subset = first {a.n} training examples")
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from sharpgen import checkpoint, datasets, tables
+    from sharpgen.progress import Progress
+    from sharpgen.zoo.train import TrainConfig, train
+
+    spec = json.loads(a.spec)
+    device = _device(a.device, a.threads)
+    cfg = TrainConfig(
+        arch=spec["arch"], lr=spec["lr"], batch_size=spec["batch_size"], augment=spec["augment"],
+        weight_decay=spec["weight_decay"], sam_rho=spec["sam_rho"], epochs=spec["epochs"], seed=spec["seed"],
+    )
+    x, y = datasets.load(a.dataset)["train"]
+    progress = Progress(f"train {a.model_id}", cfg.epochs, unit="epoch")
+
+    def on_epoch(row: dict) -> None:
+        progress.step(f"loss {row['train_loss']:.4f} error {row['train_error']:.4f} lr {row['lr']:.4g}")
+
+    model, history = train(cfg, x, y, device, on_epoch=on_epoch)
+    frame = pd.DataFrame(history).assign(setting=a.setting, model_id=a.model_id)
+    tables.write(frame, a.out_history, tables.HISTORY, "history")
+    checkpoint.save(model.cpu(), a.out_checkpoint, arch=cfg.arch, width=cfg.width, num_classes=10)
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from sharpgen import checkpoint, datasets, tables
+    from sharpgen.evaluate import loss_and_error
+
+    device = _device(a.device, a.threads)
+    model = checkpoint.load(a.checkpoint, a.setting, device)
+    rows = []
+    for split, (x, y) in datasets.load(a.dataset).items():
+        loss, error = loss_and_error(model, x, y, device)
+        rows.append({"setting": a.setting, "model_id": a.model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})
+        log(f"{a.model_id} {split}: loss {loss:.4f} error {error:.4f} ({len(y)} examples)")
+    tables.write(pd.DataFrame(rows), a.out, tables.METRICS, "metrics")
+
+
+def cmd_sharpness(a: argparse.Namespace) -> None:
+    from sharpgen import checkpoint, datasets, sharpness_job, tables
+    from sharpgen.progress import Progress
+    from sharpgen.sharpness import Definition
+
+    t0 = time.perf_counter()
+    device = _device(a.device, a.threads)
+    definitions = [Definition.from_dict(d) for d in json.loads(a.definitions)]
+    model = checkpoint.load(a.checkpoint, a.setting, device)
+    data = datasets.load(a.subset)["sharpness"]
+    fingerprint = sharpness_job.pair_fingerprint(
+        checkpoint.sha256(a.checkpoint), checkpoint.sha256(a.subset), sharpness_job.engine_fingerprint()
+    )
+    setup = time.perf_counter() - t0
+    log(f"{a.model_id}: {len(definitions)} definitions on {len(data[1])} examples, device {device}; setup {setup:.2f} s")
+    progress: dict[str, Progress] = {}
+
+    def on_batch(result, total: int) -> None:
+        bar = progress.get("bar")
+        if bar is None or bar.done >= bar.total:
+            bar = progress["bar"] = Progress(f"  {a.model_id}", total, unit="batch")
+        bar.step(f"sharpness {result.sharpness_loss:.5g}")
+
+    frame = sharpness_job.run(
+        a.setting, a.model_id, model, data, definitions, Path(a.cache_dir), fingerprint, device, log, on_batch
+    )
+    tables.write(frame, a.out, tables.SHARPNESS, "sharpness")
+    log(f"{a.model_id}: done in {time.perf_counter() - t0:.2f} s (setup {setup:.2f} s)")
+
+
+def cmd_sheet(a: argparse.Namespace) -> None:
+    from sharpgen import tables
+
+    frame = pd.DataFrame(json.loads(a.sheet))
+    tables.write(frame, a.out, tables.models_schema(a.setting), "models")
+
+
+def cmd_aggregate(a: argparse.Namespace) -> None:
+    from sharpgen import tables
+
+    schema = {"metrics": tables.METRICS, "history": tables.HISTORY, "sharpness": tables.SHARPNESS}[a.kind]
+    frame = tables.concat(a.inputs, schema, a.kind, a.out)
+    log(f"{a.kind}: {len(frame)} rows from {len(a.inputs)} files -> {a.out}")
+
+
+def cmd_correlate(a: argparse.Namespace) -> None:
+    from sharpgen import analysis, tables
+    from sharpgen.atomic import atomic_path
+    from sharpgen.correlation import markdown_table
+
+    models = tables.read(a.models, tables.models_schema(a.setting))
+    metrics = tables.read(a.metrics, tables.METRICS)
+    sharp = tables.read(a.sharpness, tables.SHARPNESS)
+    table, gran = analysis.correlate(a.setting, models, metrics, sharp, a.group_by, a.axes, a.max_train_error)
+    tables.write(table[tables.CORRELATION.names], a.out_table, tables.CORRELATION, "correlation")
+    tables.write(gran, a.out_granulated, tables.GRANULATED, "granulated")
+    kept = len(analysis.kept_models(metrics, a.max_train_error))
+    sections = [f"# Kendall tau, setting {a.setting}\n", f"{kept} of {len(models)} models (training error <= {a.max_train_error}).", "tau-b (tie-corrected; tau-a is in correlation.parquet), all models:\n"]
+    sections.append(markdown_table(table.rename(columns={"definition": "measure"}), subgroup="all"))
+    for subgroup in sorted(set(table["subgroup"]) - {"all"}):
+        sections += [f"\n## {subgroup}\n", markdown_table(table.rename(columns={"definition": "measure"}), subgroup=subgroup)]
+    if len(gran):
+        psi = gran[gran["axis"] == "Psi"].rename(columns={"definition": "measure", "target": "target", "psi": "tau_b"}).assign(subgroup="all")
+        sections += ["\n## Granulated Kendall coefficient Psi (Jiang et al., 2020)\n", markdown_table(psi, subgroup="all")]
+    with atomic_path(a.out_markdown) as tmp:
+        tmp.write_text("\n".join(sections) + "\n")
+
+
+def cmd_plot(a: argparse.Namespace) -> None:
+    from sharpgen import analysis, tables
+    from sharpgen.figures import plot_grid, save_figure
+
+    models = tables.read(a.models, tables.models_schema(a.setting))
+    metrics = tables.read(a.metrics, tables.METRICS)
+    sharp = tables.read(a.sharpness, tables.SHARPNESS)
+    keep = analysis.kept_models(metrics, a.max_train_error)
+    rows = sharp[(sharp["definition"] == a.definition) & sharp["model_id"].isin(keep)]
+    if rows.empty:
+        raise SystemExit(f"plot: no sharpness rows for definition {a.definition!r} in {a.sharpness}")
+    base = models.merge(rows[["model_id", "sharpness_loss"]], on="model_id")
+    target_frame = analysis.targets(metrics)
+    frames = {}
+    for target in a.targets:
+        values = target_frame[target_frame["target"] == target][["model_id", "value"]]
+        frames[target.replace("_", " ")] = base.merge(values, on="model_id")
+    fig = plot_grid(frames, x="sharpness_loss", y="value", color=a.color, marker=a.marker or None, x_label="sharpness", suptitle=f"{a.setting}: {a.definition}")
+    for out in a.out:
+        save_figure(fig, Path(out))
+
+
+def cmd_report(a: argparse.Namespace) -> None:
+    from sharpgen.atomic import atomic_path
+
+    parts = [f"# sharpgen report: {a.setting}\n"]
+    for md in a.tables:
+        parts.append(Path(md).read_text())
+    parts.append("\n## Figures\n")
+    for fig in a.figures:
+        parts.append(f"![{Path(fig).stem}]({os.path.relpath(fig, Path(a.out).parent)})\n")
+    with atomic_path(a.out) as tmp:
+        tmp.write_text("\n".join(parts))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sharpgen", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable, help_: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help_)
+        s.set_defaults(func=func)
+        return s
+
+    s = add("prepare-digits", cmd_prepare_digits, "split the bundled digits, build the shifted test sets and the sharpness subset")
+    s.add_argument("--test-fraction", type=float, required=True)
+    s.add_argument("--split-seed", type=int, required=True)
+    s.add_argument("--shift-severity", type=int, required=True)
+    s.add_argument("--shift-seed", type=int, required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--out-dataset", required=True)
+    s.add_argument("--out-subset", required=True)
+    s.add_argument("--out-split", required=True)
+
+    for name, func, help_ in (
+        ("train", cmd_train, "train one model of a zoo"),
+        ("evaluate", cmd_evaluate, "loss and error of one model on every split"),
+        ("sharpness", cmd_sharpness, "every definition for one model (cached per pair)"),
+    ):
+        s = add(name, func, help_)
+        s.add_argument("--setting", required=True)
+        s.add_argument("--model-id", required=True)
+        s.add_argument("--device", default="auto")
+        s.add_argument("--threads", type=int, default=1)
+        if name == "train":
+            s.add_argument("--spec", required=True, help="the model sheet row as JSON")
+            s.add_argument("--dataset", required=True)
+            s.add_argument("--out-checkpoint", required=True)
+            s.add_argument("--out-history", required=True)
+        elif name == "evaluate":
+            s.add_argument("--checkpoint", required=True)
+            s.add_argument("--dataset", required=True)
+            s.add_argument("--out", required=True)
+        else:
+            s.add_argument("--checkpoint", required=True)
+            s.add_argument("--subset", required=True)
+            s.add_argument("--definitions", required=True, help="JSON list of definition dicts")
+            s.add_argument("--cache-dir", required=True)
+            s.add_argument("--out", required=True)
+
+    s = add("sheet", cmd_sheet, "write a setting's model sheet as its models table")
+    s.add_argument("--setting", required=True)
+    s.add_argument("--sheet", required=True, help="the model sheet as JSON records")
+    s.add_argument("--out", required=True)
+
+    s = add("aggregate", cmd_aggregate, "concatenate per-model tables")
+    s.add_argument("--kind", choices=["metrics", "history", "sharpness"], required=True)
+    s.add_argument("--inputs", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+
+    s = add("correlate", cmd_correlate, "Kendall tau tables (Parquet and Markdown)")
+    for name in ("setting", "models", "metrics", "sharpness", "out-table", "out-granulated", "out-markdown"):
+        s.add_argument(f"--{name}", required=True)
+    s.add_argument("--group-by", nargs="*", default=[])
+    s.add_argument("--axes", nargs="*", default=[])
+    s.add_argument("--max-train-error", type=float, default=1.0)
+
+    s = add("plot", cmd_plot, "error vs sharpness for one definition (PNG/PDF)")
+    for name in ("setting", "models", "metrics", "sharpness", "definition"):
+        s.add_argument(f"--{name}", required=True)
+    s.add_argument("--targets", nargs="+", required=True)
+    s.add_argument("--color", default="lr")
+    s.add_argument("--marker", default=None)
+    s.add_argument("--max-train-error", type=float, default=1.0)
+    s.add_argument("--out", nargs="+", required=True)
+
+    s = add("report", cmd_report, "a Markdown report of one setting")
+    s.add_argument("--setting", required=True)
+    s.add_argument("--tables", nargs="+", required=True)
+    s.add_argument("--figures", nargs="*", default=[])
+    s.add_argument("--out", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        log(f"sharpgen {args.command}: error: {error}")
+        return 2
+    return 0

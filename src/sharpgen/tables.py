@@ -1,0 +1,180 @@
+"""The Parquet tables of sharpgen: their explicit pyarrow schemas, and the only reader/writer.
+
+Tidy, long tables of raw numbers, sorted deterministically:
+- models:      one row per model (identity, source, hyperparameters); hyperparameter columns
+               differ per setting and are typed by HYPERPARAMETERS.
+- metrics:     one row per (model, split): loss and error on train, test and each shift.
+- history:     one row per (model, epoch): the training curve.
+- sharpness:   one row per (model, definition): every field of the definition, sharpness of
+               loss and error, clean values, diagnostics, device and versions.
+- correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-value.
+- granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sharpgen.atomic import atomic_path
+
+IDENTITY = [
+    pa.field("setting", pa.string(), nullable=False),
+    pa.field("model_id", pa.string(), nullable=False),
+]
+
+HYPERPARAMETERS: Mapping[str, list[pa.Field]] = {
+    "digits": [
+        pa.field("lr", pa.float64()),
+        pa.field("batch_size", pa.int64()),
+        pa.field("augment", pa.bool_()),
+        pa.field("sam_rho", pa.float64()),
+        pa.field("weight_decay", pa.float64()),
+        pa.field("epochs", pa.int64()),
+        pa.field("seed", pa.int64()),
+    ],
+}
+
+
+def models_schema(setting: str, sheet_columns: list[str] | None = None) -> pa.Schema:
+    """Identity, arch and source, then the setting's hyperparameters."""
+    base = [*IDENTITY, pa.field("arch", pa.string()), pa.field("source", pa.string())]
+    if setting in HYPERPARAMETERS:
+        return pa.schema(base + list(HYPERPARAMETERS[setting]))
+    from sharpgen.settings import sheet_schema  # the paper settings type their own sheets
+
+    return pa.schema(base + [f for f in sheet_schema(setting) if f.name not in {b.name for b in base}])
+
+
+METRICS = pa.schema(
+    [
+        *IDENTITY,
+        pa.field("split", pa.string(), nullable=False),  # train, test, shift:<name>
+        pa.field("loss", pa.float64()),
+        pa.field("error", pa.float64()),
+        pa.field("n_examples", pa.int64()),
+    ]
+)
+
+HISTORY = pa.schema(
+    [
+        *IDENTITY,
+        pa.field("epoch", pa.int64(), nullable=False),
+        pa.field("lr", pa.float64()),
+        pa.field("train_loss", pa.float64()),
+        pa.field("train_error", pa.float64()),
+        pa.field("seconds", pa.float64()),
+    ]
+)
+
+DEFINITION_FIELDS = [
+    pa.field("definition", pa.string(), nullable=False),
+    pa.field("algorithm", pa.string()),
+    pa.field("norm", pa.string()),
+    pa.field("variant", pa.string()),
+    pa.field("rho", pa.float64()),
+    pa.field("adaptive", pa.bool_()),
+    pa.field("logit_norm", pa.bool_()),
+    pa.field("m", pa.int64()),
+    pa.field("n_samples", pa.int64()),
+    pa.field("antithetic", pa.bool_()),
+    pa.field("n_iters", pa.int64()),
+    pa.field("momentum", pa.string()),
+    pa.field("reset", pa.string()),
+    pa.field("init", pa.string()),
+    pa.field("restarts", pa.int64()),
+    pa.field("seed", pa.int64()),
+]
+
+SHARPNESS = pa.schema(
+    [
+        *IDENTITY,
+        *DEFINITION_FIELDS,
+        pa.field("sharpness_loss", pa.float64()),
+        pa.field("sharpness_error", pa.float64()),
+        pa.field("sharpness_loss_sem", pa.float64()),
+        pa.field("clean_loss", pa.float64()),
+        pa.field("clean_error", pa.float64()),
+        pa.field("delta_norm", pa.float64()),
+        pa.field("halvings", pa.int64()),
+        pa.field("forward_passes", pa.int64()),
+        pa.field("backward_passes", pa.int64()),
+        pa.field("n_batches", pa.int64()),
+        pa.field("n_examples", pa.int64()),
+        pa.field("n_params", pa.int64()),
+        pa.field("seconds", pa.float64()),
+        pa.field("device", pa.string()),
+        pa.field("torch_version", pa.string()),
+        pa.field("sharpgen_version", pa.string()),
+        pa.field("fingerprint", pa.string()),  # checkpoint, data subset and engine it came from
+    ]
+)
+
+CORRELATION = pa.schema(
+    [
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("definition", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("subgroup", pa.string(), nullable=False),
+        pa.field("n_models", pa.int64()),
+        pa.field("tau_b", pa.float64()),
+        pa.field("tau_a", pa.float64()),
+        pa.field("p_value", pa.float64()),
+    ]
+)
+
+GRANULATED = pa.schema(
+    [
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("definition", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("axis", pa.string(), nullable=False),
+        pa.field("psi", pa.float64()),
+        pa.field("n_groups", pa.int64()),
+        pa.field("n_skipped", pa.int64()),
+    ]
+)
+
+SORT_KEYS: Mapping[str, list[str]] = {
+    "models": ["setting", "model_id"],
+    "metrics": ["setting", "model_id", "split"],
+    "history": ["setting", "model_id", "epoch"],
+    "sharpness": ["setting", "model_id", "definition"],
+    "correlation": ["setting", "definition", "target", "subgroup"],
+    "granulated": ["setting", "definition", "target", "axis"],
+}
+
+
+def write(frame: pd.DataFrame, path: str | Path, schema: pa.Schema, kind: str) -> None:
+    """Validate ``frame`` against ``schema``, sort it, and write it atomically."""
+    missing = [f.name for f in schema if f.name not in frame.columns]
+    extra = [c for c in frame.columns if c not in schema.names]
+    if missing or extra:
+        raise ValueError(f"table {kind} for {path}: missing columns {missing}, unexpected columns {extra}")
+    ordered = frame[schema.names].sort_values(SORT_KEYS[kind], kind="stable").reset_index(drop=True)
+    table = pa.Table.from_pandas(ordered, schema=schema, preserve_index=False)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
+    """Read a table and check it has exactly ``schema``; a clear error names the file otherwise."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise ValueError(f"{path}: not a readable Parquet file ({error}); delete it and rerun the workflow") from None
+    if not table.schema.equals(schema, check_metadata=False):
+        raise ValueError(f"{path}: schema differs from the expected one; delete it and rerun the workflow")
+    return table.to_pandas()
+
+
+def concat(paths: list[str | Path], schema: pa.Schema, kind: str, out: str | Path) -> pd.DataFrame:
+    """Concatenate per-model tables into one aggregated table."""
+    frames = [read(p, schema) for p in paths]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.names)
+    write(frame, out, schema, kind)
+    return frame

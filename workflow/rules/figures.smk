@@ -1,0 +1,25 @@
+rule plot_figure:
+    input:
+        models="results/tables/{setting}/models.parquet",
+        metrics="results/tables/{setting}/metrics.parquet",
+        sharpness="results/tables/{setting}/sharpness.parquet",
+    output:
+        png=report(
+            "results/figures/{setting}/{definition}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{setting}",
+        ),
+        pdf="results/figures/{setting}/{definition}.pdf",
+    params:
+        figures=lambda wildcards: config[wildcards.setting]["figures"],
+        marker=lambda wildcards: config[wildcards.setting]["figures"]["marker"] or "",
+        max_train_error=lambda wildcards: config[wildcards.setting]["sharpness"]["max_train_error"],
+    log:
+        "results/logs/plot_figure/{setting}/{definition}.log",
+    shell:
+        "{PY} plot --setting {wildcards.setting} --definition {wildcards.definition} "
+        "--models {input.models} --metrics {input.metrics} --sharpness {input.sharpness} "
+        "--targets {params.figures[targets]} --color {params.figures[color]} "
+        "--marker '{params.marker}' --max-train-error {params.max_train_error} "
+        "--out {output.png} {output.pdf} > {log} 2>&1"

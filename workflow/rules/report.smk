@@ -1,0 +1,15 @@
+rule report:
+    input:
+        tables="results/tables/{setting}/correlation.md",
+        figures=lambda wildcards: get_figures(wildcards.setting),
+    output:
+        report(
+            "results/report/{setting}.md",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+    log:
+        "results/logs/report/{setting}.log",
+    shell:
+        "{PY} report --setting {wildcards.setting} --tables {input.tables} "
+        "--figures {input.figures} --out {output} > {log} 2>&1"
