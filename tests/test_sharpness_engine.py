@@ -333,3 +333,17 @@ def test_cuda_matches_cpu_and_the_model_stays_home() -> None:
     assert gpu.device.startswith("cuda")
     assert next(model.parameters()).device.type == "cpu"
     assert gpu.sharpness_loss == pytest.approx(cpu.sharpness_loss, rel=1e-3, abs=1e-5)
+
+
+def test_tf32_is_off_during_the_computation_and_restored_after() -> None:
+    model, x, y = cnn_case()
+    seen = []
+    model.register_forward_hook(lambda *_: seen.append(torch.backends.cudnn.allow_tf32))
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        compute_sharpness(model, [(x, y)], Definition("average", "l2", rho=0.1, m=64, n_samples=2), device="cpu")
+        assert seen and not any(seen)
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before

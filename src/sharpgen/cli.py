@@ -54,6 +54,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     cfg = TrainConfig(
         arch=spec["arch"], lr=spec["lr"], batch_size=spec["batch_size"], augment=spec["augment"],
         weight_decay=spec["weight_decay"], sam_rho=spec["sam_rho"], epochs=spec["epochs"], seed=spec["seed"],
+        width=spec["width"], optimizer=spec["optimizer"],
     )
     x, y = datasets.load(a.dataset)["train"]
     progress = Progress(f"train {a.model_id}", cfg.epochs, unit="epoch")
@@ -67,48 +68,73 @@ def cmd_train(a: argparse.Namespace) -> None:
     checkpoint.save(model.cpu(), a.out_checkpoint, arch=cfg.arch, width=cfg.width, num_classes=10)
 
 
+def _models(pairs: list[str]) -> list[tuple[str, str]]:
+    """Parse --model ID=PATH pairs."""
+    out = []
+    for pair in pairs:
+        model_id, sep, path = pair.partition("=")
+        if not sep or not model_id or not path:
+            raise ValueError(f"--model expects ID=PATH, got {pair!r}")
+        out.append((model_id, path))
+    return out
+
+
+def _since_process_start() -> float:
+    """Seconds since this process was created (interpreter start and imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
 def cmd_evaluate(a: argparse.Namespace) -> None:
     from sharpgen import checkpoint, datasets, tables
     from sharpgen.evaluate import loss_and_error
+    from sharpgen.progress import Progress
 
     device = _device(a.device, a.threads)
-    model = checkpoint.load(a.checkpoint, a.setting, device)
+    splits = datasets.load(a.dataset)
+    models = _models(a.model)
+    progress = Progress("evaluate", len(models), unit="model")
     rows = []
-    for split, (x, y) in datasets.load(a.dataset).items():
-        loss, error = loss_and_error(model, x, y, device)
-        rows.append({"setting": a.setting, "model_id": a.model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})
-        log(f"{a.model_id} {split}: loss {loss:.4f} error {error:.4f} ({len(y)} examples)")
+    for model_id, path in models:
+        model = checkpoint.load(path, a.setting, device)
+        for split, (x, y) in splits.items():
+            loss, error = loss_and_error(model, x, y, device)
+            rows.append({"setting": a.setting, "model_id": model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})
+        summary = {r["split"]: r["error"] for r in rows if r["model_id"] == model_id}
+        progress.step(f"{model_id}: train error {summary.get('train', float('nan')):.4f}, test error {summary.get('test', float('nan')):.4f}")
     tables.write(pd.DataFrame(rows), a.out, tables.METRICS, "metrics")
 
 
 def cmd_sharpness(a: argparse.Namespace) -> None:
     from sharpgen import checkpoint, datasets, sharpness_job, tables
-    from sharpgen.progress import Progress
     from sharpgen.sharpness import Definition
 
-    t0 = time.perf_counter()
     device = _device(a.device, a.threads)
     definitions = [Definition.from_dict(d) for d in json.loads(a.definitions)]
-    model = checkpoint.load(a.checkpoint, a.setting, device)
+    models = _models(a.model)
     data = datasets.load(a.subset)["sharpness"]
-    fingerprint = sharpness_job.pair_fingerprint(
-        checkpoint.sha256(a.checkpoint), checkpoint.sha256(a.subset), sharpness_job.engine_fingerprint()
+    subset_sha, engine = checkpoint.sha256(a.subset), sharpness_job.engine_fingerprint()
+    fixed = _since_process_start()
+    log(f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}")
+    frames, compute = [], 0.0
+    for i, (model_id, path) in enumerate(models):
+        t0 = time.perf_counter()
+        model = checkpoint.load(path, a.setting, device)
+        fingerprint = sharpness_job.pair_fingerprint(checkpoint.sha256(path), subset_sha, engine)
+        fixed += time.perf_counter() - t0
+        log(f"model {i + 1}/{len(models)}: {model_id}")
+        t1 = time.perf_counter()
+        frames.append(
+            sharpness_job.run(a.setting, model_id, model, data, definitions, Path(a.cache_dir) / model_id, fingerprint, device, log)
+        )
+        compute += time.perf_counter() - t1
+    tables.write(pd.concat(frames, ignore_index=True), a.out, tables.SHARPNESS, "sharpness")
+    share = fixed / compute if compute > 0 else float("inf")
+    log(
+        f"fixed cost {fixed:.2f} s (interpreter start, imports, data and model loading), "
+        f"sharpness compute {compute:.2f} s, fixed/compute = {share:.2f}"
     )
-    setup = time.perf_counter() - t0
-    log(f"{a.model_id}: {len(definitions)} definitions on {len(data[1])} examples, device {device}; setup {setup:.2f} s")
-    progress: dict[str, Progress] = {}
-
-    def on_batch(result, total: int) -> None:
-        bar = progress.get("bar")
-        if bar is None or bar.done >= bar.total:
-            bar = progress["bar"] = Progress(f"  {a.model_id}", total, unit="batch")
-        bar.step(f"sharpness {result.sharpness_loss:.5g}")
-
-    frame = sharpness_job.run(
-        a.setting, a.model_id, model, data, definitions, Path(a.cache_dir), fingerprint, device, log, on_batch
-    )
-    tables.write(frame, a.out, tables.SHARPNESS, "sharpness")
-    log(f"{a.model_id}: done in {time.perf_counter() - t0:.2f} s (setup {setup:.2f} s)")
 
 
 def cmd_sheet(a: argparse.Namespace) -> None:
@@ -205,29 +231,28 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, func, help_ in (
         ("train", cmd_train, "train one model of a zoo"),
-        ("evaluate", cmd_evaluate, "loss and error of one model on every split"),
-        ("sharpness", cmd_sharpness, "every definition for one model (cached per pair)"),
+        ("evaluate", cmd_evaluate, "loss and error of models on every split"),
+        ("sharpness", cmd_sharpness, "every definition for some models (each pair cached)"),
     ):
         s = add(name, func, help_)
         s.add_argument("--setting", required=True)
-        s.add_argument("--model-id", required=True)
         s.add_argument("--device", default="auto")
         s.add_argument("--threads", type=int, default=1)
         if name == "train":
+            s.add_argument("--model-id", required=True)
             s.add_argument("--spec", required=True, help="the model sheet row as JSON")
             s.add_argument("--dataset", required=True)
             s.add_argument("--out-checkpoint", required=True)
             s.add_argument("--out-history", required=True)
-        elif name == "evaluate":
-            s.add_argument("--checkpoint", required=True)
+            continue
+        s.add_argument("--model", nargs="+", required=True, metavar="ID=PATH", help="model id and checkpoint")
+        s.add_argument("--out", required=True)
+        if name == "evaluate":
             s.add_argument("--dataset", required=True)
-            s.add_argument("--out", required=True)
         else:
-            s.add_argument("--checkpoint", required=True)
             s.add_argument("--subset", required=True)
             s.add_argument("--definitions", required=True, help="JSON list of definition dicts")
-            s.add_argument("--cache-dir", required=True)
-            s.add_argument("--out", required=True)
+            s.add_argument("--cache-dir", required=True, help="per-pair cache; a folder per model inside")
 
     s = add("sheet", cmd_sheet, "write a setting's model sheet as its models table")
     s.add_argument("--setting", required=True)

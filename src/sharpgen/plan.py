@@ -5,7 +5,9 @@ Pure and light (no torch), because the Snakefile calls it while building the job
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 from typing import Any, Mapping
 
 import pandas as pd
@@ -21,6 +23,16 @@ VARIANTS = {
 FAMILY_LISTS = ("variant", "rho", "m")
 
 
+def gpu_request(device: str) -> int:
+    """GPUs per heavy job: 1 when jobs will use CUDA, else 0 (a profile can override it).
+
+    ``auto`` asks whether this machine has an NVIDIA driver, without importing torch.
+    """
+    if device == "auto":
+        return int(os.path.exists("/dev/nvidiactl"))
+    return int(device.startswith("cuda"))
+
+
 def digits_model_id(arch: str, lr: float, batch_size: int, augment: bool, sam_rho: float, seed: int) -> str:
     """A readable, file-name-safe id that encodes every grid coordinate."""
     return f"{arch}-lr{lr:g}-bs{batch_size}-aug{int(augment)}-sam{sam_rho:g}-s{seed}"
@@ -29,29 +41,42 @@ def digits_model_id(arch: str, lr: float, batch_size: int, augment: bool, sam_rh
 def digits_sheet(zoo: Mapping[str, Any]) -> pd.DataFrame:
     """One row per model of the factorial training grid, in a deterministic order."""
     rows = []
-    for arch, lr, bs, aug, sam, seed in itertools.product(
-        zoo["arch"], zoo["lr"], zoo["batch_size"], zoo["augment"], zoo["sam_rho"], zoo["seeds"]
-    ):
-        rows.append(
-            {
-                "setting": "digits",
-                "model_id": digits_model_id(arch, lr, bs, aug, sam, seed),
-                "arch": arch,
-                "source": "train",
-                "lr": float(lr),
-                "batch_size": int(bs),
-                "augment": bool(aug),
-                "sam_rho": float(sam),
-                "weight_decay": float(zoo["weight_decay"]),
-                "epochs": int(zoo["epochs"]),
-                "seed": int(seed),
-            }
-        )
-    sheet = pd.DataFrame(rows)
+    for arch, recipe in zoo["families"].items():
+        for lr, bs, aug, sam, seed in itertools.product(recipe["lr"], zoo["batch_size"], zoo["augment"], zoo["sam_rho"], zoo["seeds"]):
+            rows.append(
+                {
+                    "setting": "digits",
+                    "model_id": digits_model_id(arch, lr, bs, aug, sam, seed),
+                    "arch": arch,
+                    "source": "train",
+                    "optimizer": recipe.get("optimizer", "sgd"),
+                    "lr": float(lr),
+                    "batch_size": int(bs),
+                    "augment": bool(aug),
+                    "sam_rho": float(sam),
+                    "weight_decay": float(recipe.get("weight_decay", 0.0005)),
+                    "epochs": int(recipe.get("epochs", 20)),
+                    "width": recipe.get("width"),
+                    "seed": int(seed),
+                }
+            )
+    sheet = pd.DataFrame(rows).astype({"width": "Int64"})
     duplicated = sheet["model_id"][sheet["model_id"].duplicated()]
     if len(duplicated):
         raise ValueError(f"config digits.zoo: repeated grid values give duplicate models {sorted(set(duplicated))}")
     return sheet
+
+
+def job_of(model_id: str, shards: int) -> str:
+    """The evaluation/sharpness job a model belongs to: itself (shards = 0) or a stable hash shard.
+
+    Hashing keeps every model in its shard when models are added or removed, so a new model
+    touches one shard job only.
+    """
+    if shards == 0:
+        return model_id
+    k = int(hashlib.sha256(model_id.encode()).hexdigest()[:8], 16) % shards
+    return f"shard{k}of{shards}"
 
 
 def model_sheet(setting: str, block: Mapping[str, Any]) -> pd.DataFrame:
@@ -60,8 +85,16 @@ def model_sheet(setting: str, block: Mapping[str, Any]) -> pd.DataFrame:
         return digits_sheet(block["zoo"])
     from sharpgen.settings import manifest  # the paper settings' manifests
 
-    sheet = manifest(setting, **({"models_csv": block["models_csv"]} if "models_csv" in block else {}))
+    sheet = manifest(setting, **({"index_path": block["models_csv"]} if "models_csv" in block else {}))
     return sheet.head(block["models"]) if "models" in block else sheet
+
+
+def jobs(sheet: pd.DataFrame, shards: int) -> dict[str, list[str]]:
+    """Job name -> model ids, for the per-job evaluation and sharpness rules."""
+    out: dict[str, list[str]] = {}
+    for model_id in sheet["model_id"]:
+        out.setdefault(job_of(model_id, shards), []).append(model_id)
+    return dict(sorted(out.items()))
 
 
 def definitions(families: list[Mapping[str, Any]], where: str) -> list[Definition]:

@@ -29,12 +29,14 @@ IDENTITY = [
 
 HYPERPARAMETERS: Mapping[str, list[pa.Field]] = {
     "digits": [
+        pa.field("optimizer", pa.string()),
         pa.field("lr", pa.float64()),
         pa.field("batch_size", pa.int64()),
         pa.field("augment", pa.bool_()),
         pa.field("sam_rho", pa.float64()),
         pa.field("weight_decay", pa.float64()),
         pa.field("epochs", pa.int64()),
+        pa.field("width", pa.int64()),
         pa.field("seed", pa.int64()),
     ],
 }

@@ -11,14 +11,18 @@ rule plot_figure:
             subcategory="{setting}",
         ),
         pdf="results/figures/{setting}/{definition}.pdf",
+    log:
+        "results/logs/plot_figure/{setting}/{definition}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
     params:
         figures=lambda wildcards: config[wildcards.setting]["figures"],
         marker=lambda wildcards: config[wildcards.setting]["figures"]["marker"] or "",
-        max_train_error=lambda wildcards: config[wildcards.setting]["sharpness"]["max_train_error"],
-    log:
-        "results/logs/plot_figure/{setting}/{definition}.log",
+        max_train_error=lambda wildcards: config[wildcards.setting]["sharpness"][
+            "max_train_error"
+        ],
     shell:
-        "{PY} plot --setting {wildcards.setting} --definition {wildcards.definition} "
+        "python -m sharpgen plot --setting {wildcards.setting} --definition {wildcards.definition} "
         "--models {input.models} --metrics {input.metrics} --sharpness {input.sharpness} "
         "--targets {params.figures[targets]} --color {params.figures[color]} "
         "--marker '{params.marker}' --max-train-error {params.max_train_error} "

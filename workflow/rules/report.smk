@@ -10,6 +10,8 @@ rule report:
         ),
     log:
         "results/logs/report/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
     shell:
-        "{PY} report --setting {wildcards.setting} --tables {input.tables} "
+        "python -m sharpgen report --setting {wildcards.setting} --tables {input.tables} "
         "--figures {input.figures} --out {output} > {log} 2>&1"

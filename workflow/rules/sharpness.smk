@@ -1,21 +1,24 @@
 rule sharpness:
     input:
-        checkpoint=get_checkpoint,
+        unpack(get_job_checkpoints),
         subset="results/data/{setting}/subset.pt",
     output:
-        "results/sharpness/{setting}/{model}.parquet",
-    params:
-        definitions=get_definitions_json,
-        cache="results/cache/sharpness/{setting}/{model}",
-        device=config["device"],
+        "results/sharpness/{setting}/{job}.parquet",
+    log:
+        "results/logs/sharpness/{setting}/{job}.log",
+    benchmark:
+        "results/benchmarks/sharpness/{setting}/{job}.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
     resources:
         gpu=GPU,
-    log:
-        "results/logs/sharpness/{setting}/{model}.log",
-    benchmark:
-        "results/benchmarks/sharpness/{setting}/{model}.tsv"
+    params:
+        models=get_job_models_arg,
+        definitions=get_definitions_json,
+        cache="results/cache/sharpness/{setting}",
+        device=config["device"],
     shell:
-        "{PY} sharpness --setting {wildcards.setting} --model-id {wildcards.model} "
-        "--checkpoint {input.checkpoint} --subset {input.subset} "
-        "--definitions '{params.definitions}' --cache-dir {params.cache} "
-        "--device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+        "python -m sharpgen sharpness --setting {wildcards.setting} --model {params.models} "
+        "--subset {input.subset} --definitions '{params.definitions}' "
+        "--cache-dir {params.cache} --device {params.device} --threads {threads} "
+        "--out {output} > {log} 2>&1"

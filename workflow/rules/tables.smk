@@ -1,34 +1,40 @@
 rule models_table:
     output:
         "results/tables/{setting}/models.parquet",
-    params:
-        sheet=lambda wildcards: SHEETS[wildcards.setting].to_json(orient="records"),
     log:
         "results/logs/models_table/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        sheet=lambda wildcards: SHEETS[wildcards.setting].to_json(orient="records"),
     shell:
-        "{PY} sheet --setting {wildcards.setting} --sheet '{params.sheet}' --out {output} > {log} 2>&1"
+        "python -m sharpgen sheet --setting {wildcards.setting} --sheet '{params.sheet}' --out {output} > {log} 2>&1"
 
 
 rule aggregate_metrics:
     input:
-        get_per_model("metrics"),
+        get_per_job("metrics"),
     output:
         "results/tables/{setting}/metrics.parquet",
     log:
         "results/logs/aggregate_metrics/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
     shell:
-        "{PY} aggregate --kind metrics --inputs {input} --out {output} > {log} 2>&1"
+        "python -m sharpgen aggregate --kind metrics --inputs {input} --out {output} > {log} 2>&1"
 
 
 rule aggregate_sharpness:
     input:
-        get_per_model("sharpness"),
+        get_per_job("sharpness"),
     output:
         "results/tables/{setting}/sharpness.parquet",
     log:
         "results/logs/aggregate_sharpness/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
     shell:
-        "{PY} aggregate --kind sharpness --inputs {input} --out {output} > {log} 2>&1"
+        "python -m sharpgen aggregate --kind sharpness --inputs {input} --out {output} > {log} 2>&1"
 
 
 rule aggregate_history:
@@ -38,8 +44,10 @@ rule aggregate_history:
         "results/tables/{setting}/history.parquet",
     log:
         "results/logs/aggregate_history/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
     shell:
-        "{PY} aggregate --kind history --inputs {input} --out {output} > {log} 2>&1"
+        "python -m sharpgen aggregate --kind history --inputs {input} --out {output} > {log} 2>&1"
 
 
 rule correlate:
@@ -51,14 +59,18 @@ rule correlate:
         table="results/tables/{setting}/correlation.parquet",
         granulated="results/tables/{setting}/granulated.parquet",
         markdown="results/tables/{setting}/correlation.md",
+    log:
+        "results/logs/correlate/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
     params:
         group_by=lambda wildcards: config[wildcards.setting]["correlation"]["group_by"],
         axes=lambda wildcards: config[wildcards.setting]["correlation"]["axes"],
-        max_train_error=lambda wildcards: config[wildcards.setting]["sharpness"]["max_train_error"],
-    log:
-        "results/logs/correlate/{setting}.log",
+        max_train_error=lambda wildcards: config[wildcards.setting]["sharpness"][
+            "max_train_error"
+        ],
     shell:
-        "{PY} correlate --setting {wildcards.setting} --models {input.models} "
+        "python -m sharpgen correlate --setting {wildcards.setting} --models {input.models} "
         "--metrics {input.metrics} --sharpness {input.sharpness} --group-by {params.group_by} "
         "--axes {params.axes} --max-train-error {params.max_train_error} "
         "--out-table {output.table} --out-granulated {output.granulated} "

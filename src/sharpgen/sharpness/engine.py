@@ -105,13 +105,19 @@ def compute_sharpness(
 
 @contextmanager
 def _evaluating_on(model: nn.Module, device: torch.device) -> Iterator[None]:
-    """Eval mode on ``device`` for the duration; training flags and device restored after."""
+    """Eval mode on ``device``, TF32 off, for the duration; all of it restored after.
+
+    TF32 keeps 10 mantissa bits (relative error ~1e-3 per product), which would swamp loss
+    differences of order 1e-4; cuDNN enables it for convolutions by default.
+    """
     flags = [(module, module.training) for module in model.modules()]
     tensors = [*model.parameters(), *model.buffers()]
     home = tensors[0].device if tensors else device
     moved = home != device
+    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     try:
         model.eval()
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         if moved:
             model.to(device)
         yield
@@ -120,3 +126,4 @@ def _evaluating_on(model: nn.Module, device: torch.device) -> Iterator[None]:
             model.to(home)
         for module, flag in flags:
             module.training = flag
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

@@ -1,0 +1,1 @@
+"""Datasets, distribution shifts and augmentation for the digits study."""

@@ -1,0 +1,97 @@
+"""CIFAR-10 (``cifar-10-python.tar.gz``) and CIFAR-10-C (``<corruption>.npy``) in their published formats."""
+
+from __future__ import annotations
+
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+TRAIN_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10C_URL = "https://zenodo.org/record/2535967/files/CIFAR-10-C.tar"
+MEMBER_DIR = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+    "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform",
+    "pixelate", "jpeg_compression",
+)
+MEAN = (0.4914, 0.4822, 0.4465)  # normalisation of the authors' training code
+STD = (0.2023, 0.1994, 0.2010)
+
+
+def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 NHWC images -> float NCHW in [0, 1]; labels -> int64."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255)
+    return x, torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+
+def read_cifar10(archive: Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 32, 32, 3) uint8 and labels (N,) from ``cifar-10-python.tar.gz``."""
+    names = {"train": TRAIN_BATCHES, "test": (TEST_BATCH,)}.get(split)
+    if names is None:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    images, labels = [], []
+    with tarfile.open(archive, "r:gz") as tar:
+        for name in names:
+            member = f"{MEMBER_DIR}/{name}"
+            try:
+                fh = tar.extractfile(member)
+            except KeyError as err:
+                raise ValueError(f"{archive} lacks {member}; is it cifar-10-python.tar.gz from {TRAIN_URL}?") from err
+            batch = pickle.load(fh, encoding="bytes")
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def read_cifar10c(root: Path, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images of one corruption at ``severity`` (1..5) from a CIFAR-10-C directory.
+
+    Each ``<corruption>.npy`` stacks the 5 severities (10k images each in the release, so
+    severity 5 = rows 40000:50000); ``labels.npy`` is aligned with it.
+    """
+    if not 1 <= severity <= 5:
+        raise ValueError(f"CIFAR-10-C severity must be 1..5, got {severity}")
+    path = Path(root) / f"{corruption}.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; extract CIFAR-10-C ({CIFAR10C_URL}) into {root}")
+    images = np.load(path, mmap_mode="r")
+    labels = np.load(Path(root) / "labels.npy")
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(images) % 5 or len(labels) != len(images):
+        raise ValueError(f"{path}: expected (5 * N, 32, 32, 3) uint8 aligned with labels.npy, got {images.shape}")
+    per = len(images) // 5
+    rows = slice((severity - 1) * per, severity * per)
+    return np.asarray(images[rows]), labels[rows].astype(np.int64)
+
+
+def mixed_assignment(n: int, n_corruptions: int, seed: int) -> np.ndarray:
+    """Which corruption each of ``n`` test indices takes: a balanced, seeded permutation."""
+    return np.random.default_rng(seed).permutation(np.arange(n) % n_corruptions)
+
+
+def cifar10c_mixed(root: Path, severity: int = 5, seed: int = 0,
+                   corruptions: tuple[str, ...] = CORRUPTIONS) -> tuple[torch.Tensor, torch.Tensor]:
+    """All corruptions mixed: test index i is taken from one corruption chosen deterministically.
+
+    With the release files this gives the paper's 10k images at severity 5.
+    """
+    parts = [read_cifar10c(root, c, severity) for c in corruptions[:1]]
+    n = len(parts[0][0])
+    choice = mixed_assignment(n, len(corruptions), seed)
+    images = np.empty((n, 32, 32, 3), dtype=np.uint8)
+    labels = np.empty(n, dtype=np.int64)
+    for k, corruption in enumerate(corruptions):
+        x, y = parts[0] if k == 0 else read_cifar10c(root, corruption, severity)
+        rows = choice == k
+        images[rows], labels[rows] = x[rows], y[rows]
+    return to_tensors(images, labels)
+
+
+def cifar10(archive: Path, split: str = "train", n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """First ``n`` (all if None) CIFAR-10 images of ``split`` as float tensors in [0, 1]."""
+    images, labels = read_cifar10(archive, split)
+    return to_tensors(images[:n], labels[:n])

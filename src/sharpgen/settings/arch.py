@@ -1,0 +1,36 @@
+"""Architecture strings: a timm model name with optional keyword overrides.
+
+Grammar: ``"<timm_name>"`` or ``"<timm_name>?key=value&key=value"``; values are parsed as int,
+then float, then ``true``/``false``, else kept as strings. Example of a tiny test model:
+``"vit_base_patch16_224?img_size=32&embed_dim=24&depth=1&num_heads=2&num_classes=10"``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import timm
+import torch
+
+
+def _value(text: str) -> int | float | bool | str:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_arch(arch: str) -> tuple[str, dict[str, int | float | bool | str]]:
+    """Split an architecture string into a timm model name and keyword overrides."""
+    name, _, query = arch.partition("?")
+    if not name:
+        raise ValueError(f"architecture string {arch!r} has no model name before '?'")
+    return name, {k: _value(v) for k, v in parse_qsl(query, strict_parsing=bool(query))}
+
+
+def create_timm(arch: str, **defaults) -> torch.nn.Module:
+    """Build an untrained timm model from an architecture string (``defaults`` < string overrides)."""
+    name, overrides = parse_arch(arch)
+    return timm.create_model(name, pretrained=False, **{**defaults, **overrides})

@@ -1,0 +1,1 @@
+"""Model zoo: architectures and the training loop that produces them."""

@@ -1,0 +1,154 @@
+"""Digits-scale versions of the paper's CIFAR-10 families: a pre-activation ResNet and a SimpleViT."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+ARCHITECTURES: tuple[str, ...] = ("resnet", "vit")
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation residual block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus (projected) identity."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        needs_projection = stride != 1 or c_in != c_out
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False) if needs_projection else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(x))
+        skip = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + skip
+
+
+class PreActResNet(nn.Module):
+    """Small pre-activation ResNet for (N, 1, 8, 8) inputs.
+
+    A 3x3 stem, then stages of ``blocks_per_stage`` blocks with width, 2*width, 4*width channels
+    (stride 2 between stages: 8x8 -> 4x4 -> 2x2), BN-ReLU, global average pooling and a Linear head.
+    """
+
+    def __init__(
+        self, num_classes: int = 10, width: int = 16, blocks_per_stage: tuple[int, ...] = (1, 1, 1), in_channels: int = 1
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        blocks: list[nn.Module] = []
+        c_in = width
+        for stage, n_blocks in enumerate(blocks_per_stage):
+            c_out = width * 2**stage
+            for block in range(n_blocks):
+                stride = 2 if stage > 0 and block == 0 else 1
+                blocks.append(PreActBlock(c_in, c_out, stride))
+                c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(c_in)
+        self.head = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn(self.blocks(self.stem(x))))
+        return self.head(out.mean(dim=(2, 3)))
+
+
+def sincos_posemb_2d(h: int, w: int, dim: int, temperature: float = 10000.0) -> Tensor:
+    """Fixed 2D sine-cosine positional embedding, shape (h * w, dim); ``dim`` divisible by 4."""
+    if dim % 4 != 0:
+        raise ValueError(f"sincos embedding needs dim divisible by 4, got {dim}")
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    omega = 1.0 / temperature ** (torch.arange(dim // 4) / (dim // 4 - 1 if dim > 4 else 1))
+    y = y.flatten()[:, None] * omega[None, :]
+    x = x.flatten()[:, None] * omega[None, :]
+    return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], dim=1).float()
+
+
+class Attention(nn.Module):
+    """Pre-norm multi-head self-attention (explicit softmax, so every autodiff mode works)."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.scale = dim_head**-0.5
+        self.norm = nn.LayerNorm(dim)
+        self.to_qkv = nn.Linear(dim, 3 * heads * dim_head, bias=False)
+        self.to_out = nn.Linear(heads * dim_head, dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, _ = x.shape
+        qkv = self.to_qkv(self.norm(x)).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
+        return self.to_out((attn @ v).transpose(1, 2).reshape(b, n, -1))
+
+
+class FeedForward(nn.Module):
+    """Pre-norm MLP: LayerNorm-Linear-GELU-Linear."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class SimpleViT(nn.Module):
+    """SimpleViT (Beyer et al., 2022) for small images.
+
+    Linear patch embedding of flattened patches, fixed 2D sincos positions, pre-norm transformer
+    blocks, mean pooling, LayerNorm + Linear head; no dropout, no class token.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        image_size: int = 8,
+        patch_size: int = 2,
+        dim: int = 32,
+        depth: int = 2,
+        heads: int = 4,
+        mlp_dim: int = 64,
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        if image_size % patch_size != 0 or dim % heads != 0:
+            raise ValueError("image_size must be divisible by patch_size and dim by heads")
+        self.patch_size = patch_size
+        grid = image_size // patch_size
+        self.patch_embed = nn.Sequential(nn.Linear(in_channels * patch_size**2, dim), nn.LayerNorm(dim))
+        self.register_buffer("pos_embedding", sincos_posemb_2d(grid, grid, dim), persistent=False)
+        self.layers = nn.ModuleList(
+            nn.ModuleList([Attention(dim, heads, dim // heads), FeedForward(dim, mlp_dim)]) for _ in range(depth)
+        )
+        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
+
+    def patchify(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, H/p * W/p, p * p * C), row-major over patches."""
+        b, c, h, w = x.shape
+        p = self.patch_size
+        return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), -1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = self.patch_embed(self.patchify(x)) + self.pos_embedding
+        for attention, feed_forward in self.layers:
+            tokens = tokens + attention(tokens)
+            tokens = tokens + feed_forward(tokens)
+        return self.head(tokens.mean(dim=1))
+
+
+def build_model(arch: str, num_classes: int = 10, width: int | None = None) -> nn.Module:
+    """Build ``arch`` ("resnet": ``width`` = stem channels, default 16; "vit": ``width`` = token dim,
+    default 32, with 4 heads and MLP dim 2*width). Initialisation follows the global torch RNG.
+    """
+    if arch == "resnet":
+        return PreActResNet(num_classes=num_classes, width=width or 16)
+    if arch == "vit":
+        dim = width or 32
+        return SimpleViT(num_classes=num_classes, dim=dim, mlp_dim=2 * dim)
+    raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")

@@ -1,0 +1,253 @@
+"""Tests for sharpgen.correlation: Kendall variants, tables, granulated tau, Markdown."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sharpgen.correlation import (
+    granulated_kendall,
+    kendall,
+    kendall_table,
+    kendall_tau_a,
+    markdown_table,
+)
+
+
+def brute_tau_a(x, y) -> float:
+    """Tau-a by the double loop of the definition."""
+    m = len(x)
+    total = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i in range(m) for j in range(i + 1, m))
+    return 2.0 * total / (m * (m - 1))
+
+
+@pytest.fixture
+def tied() -> tuple[np.ndarray, np.ndarray]:
+    """Random data with many ties in both vectors (errors are discrete)."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 6, 40).astype(float)
+    y = (x + rng.integers(0, 4, 40)).astype(float)
+    return x, y
+
+
+def test_kendall_matches_scipy_with_ties(tied):
+    x, y = tied
+    tau_b, _, p = kendall(x, y)
+    expected = stats.kendalltau(x, y, variant="b")
+    assert tau_b == pytest.approx(expected.statistic, abs=1e-12)
+    assert p == pytest.approx(expected.pvalue, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tau_a_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 5, 25).astype(float)
+    y = rng.normal(size=25).round(1)
+    assert kendall_tau_a(x, y) == pytest.approx(brute_tau_a(x, y), abs=1e-12)
+    assert kendall(x, y)[1] == pytest.approx(brute_tau_a(x, y), abs=1e-12)
+
+
+def test_tau_a_differs_from_tau_b_with_ties(tied):
+    tau_b, tau_a, _ = kendall(*tied)
+    assert abs(tau_a) < abs(tau_b)
+    assert tau_a == pytest.approx(brute_tau_a(*tied))
+
+
+def test_tau_a_edge_cases():
+    assert math.isnan(kendall_tau_a([1.0], [2.0]))
+    assert kendall_tau_a([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) == 0.0
+    assert math.isnan(kendall_tau_a([1.0, np.nan], [1.0, 2.0]))
+    with pytest.raises(ValueError):
+        kendall_tau_a([1.0, 2.0], [1.0])
+
+
+def test_perfect_concordance_and_discordance():
+    x = np.arange(10.0)
+    assert kendall(x, 2 * x + 1)[:2] == pytest.approx((1.0, 1.0))
+    assert kendall(x, -x)[:2] == pytest.approx((-1.0, -1.0))
+
+
+def test_kendall_drops_nan_pairs(tied):
+    x, y = tied
+    x_nan, y_nan = x.copy(), y.copy()
+    x_nan[[0, 5]] = np.nan
+    y_nan[[3]] = np.nan
+    keep = np.ones(x.size, bool)
+    keep[[0, 3, 5]] = False
+    assert kendall(x_nan, y_nan) == pytest.approx(kendall(x[keep], y[keep]))
+
+
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        ([1.0, 2.0], [2.0, 1.0]),
+        ([1.0, 2.0, np.nan, 4.0], [1.0, np.nan, 3.0, 4.0]),
+        ([3.0, 3.0, 3.0, 3.0], [1.0, 2.0, 3.0, 4.0]),
+        ([1.0, 2.0, 3.0, 4.0], [0.5, 0.5, 0.5, 0.5]),
+        ([], []),
+    ],
+)
+def test_kendall_degenerate_is_nan_without_warnings(x, y):
+    # pytest turns warnings into errors (pyproject filterwarnings).
+    assert all(math.isnan(v) for v in kendall(x, y))
+
+
+@pytest.fixture
+def long_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Twelve models, two measures, two targets, arch and augment groups."""
+    rng = np.random.default_rng(3)
+    ids = [f"m{i:02d}" for i in range(12)]
+    groups = pd.DataFrame({"model_id": ids, "arch": ["vit", "resnet"] * 6, "augment": [True] * 4 + [False] * 8})
+    measures = pd.concat(
+        [pd.DataFrame({"model_id": ids, "measure": name, "value": rng.normal(size=12)}) for name in ["worst", "avg"]]
+    )
+    targets = pd.concat(
+        [
+            pd.DataFrame({"model_id": ids, "target": name, "value": rng.integers(0, 5, 12) / 10})
+            for name in ["test_error", "ood_error"]
+        ]
+    )
+    # One model has no test_error: the inner join must drop it.
+    targets = targets[~((targets.model_id == "m11") & (targets.target == "test_error"))]
+    return measures.sample(frac=1, random_state=0), targets.sample(frac=1, random_state=0), groups
+
+
+def test_kendall_table_rows_and_sorting(long_tables):
+    table = kendall_table(*long_tables, group_by=["arch", "augment"])
+    assert list(table.columns) == ["measure", "target", "subgroup", "n_models", "tau_b", "tau_a", "p_value"]
+    subgroups = ["all", "arch=resnet", "arch=vit", "augment=False", "augment=True"]
+    expected_keys = list(itertools.product(["avg", "worst"], ["ood_error", "test_error"], subgroups))
+    assert list(table[["measure", "target", "subgroup"]].itertuples(index=False, name=None)) == expected_keys
+    counts = table.set_index(["measure", "target", "subgroup"])["n_models"]
+    assert counts[("worst", "ood_error", "all")] == 12
+    assert counts[("worst", "test_error", "all")] == 11
+    assert counts[("worst", "test_error", "arch=resnet")] == 5
+    assert counts[("avg", "ood_error", "augment=True")] == 4
+
+
+def test_kendall_table_subgroup_equals_kendall_on_subset(long_tables):
+    measures, targets, groups = long_tables
+    table = kendall_table(measures, targets, groups, group_by=["arch"])
+    row = table[(table.measure == "worst") & (table.target == "test_error") & (table.subgroup == "arch=resnet")]
+    resnets = set(groups.model_id[groups.arch == "resnet"])
+    m = measures[(measures.measure == "worst") & measures.model_id.isin(resnets)].set_index("model_id").value
+    t = targets[(targets.target == "test_error") & targets.model_id.isin(resnets)].set_index("model_id").value
+    common = sorted(set(m.index) & set(t.index))
+    expected = kendall(m[common], t[common])
+    got = tuple(row[["tau_b", "tau_a", "p_value"]].iloc[0])
+    assert got == pytest.approx(expected, nan_ok=True)
+    assert not math.isnan(got[0])
+
+
+def test_kendall_table_is_order_independent(long_tables):
+    measures, targets, groups = long_tables
+    first = kendall_table(measures, targets, groups, ["augment"])
+    second = kendall_table(measures[::-1], targets[::-1], groups[::-1], ["augment"])
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_kendall_table_rejects_duplicate_models(long_tables):
+    measures, targets, groups = long_tables
+    with pytest.raises(pd.errors.MergeError):
+        kendall_table(pd.concat([measures, measures.head(1)]), targets, groups, ["arch"])
+
+
+def factorial_grid() -> pd.DataFrame:
+    """2 x 3 grid (augment x lr): sharpness rises with lr, falls with augment.
+
+    The error rises with both, so sharpness is concordant with the error along
+    lr (psi_lr = +1) and discordant along augment (psi_augment = -1).
+    """
+    rows = []
+    for augment, lr in itertools.product([0, 1], [0.01, 0.1, 1.0]):
+        rows.append({"augment": augment, "lr": lr, "sharpness": 10 * lr - 100 * augment, "error": lr + augment})
+    return pd.DataFrame(rows)
+
+
+def test_granulated_kendall_by_hand():
+    result = granulated_kendall(factorial_grid(), "sharpness", "error", ["augment", "lr"]).set_index("axis")
+    assert list(result.index) == ["augment", "lr", "Psi"]
+    # augment: one group per lr value (3), each a pair ordered oppositely -> tau = -1.
+    assert result.loc["augment", "psi"] == pytest.approx(-1.0)
+    assert result.loc["augment", "n_groups"] == 3
+    # lr: one group per augment value (2), each 3 models ordered the same way -> tau = +1.
+    assert result.loc["lr", "psi"] == pytest.approx(1.0)
+    assert result.loc["lr", "n_groups"] == 2
+    assert result.loc["Psi", "psi"] == pytest.approx(0.0)
+    assert result["n_skipped"].sum() == 0
+
+
+def test_granulated_kendall_mixed_groups():
+    frame = factorial_grid()
+    # Within augment=1, reverse the lr ordering of the error: that group gives tau = -1.
+    frame.loc[frame.augment == 1, "error"] = 1 + frame.loc[frame.augment == 1, "lr"].map({0.01: 3, 0.1: 2, 1.0: 1})
+    result = granulated_kendall(frame, "sharpness", "error", ["augment", "lr"]).set_index("axis")
+    assert result.loc["lr", "psi"] == pytest.approx((1.0 + -1.0) / 2)
+    # augment groups: errors (0.01 vs 4), (0.1 vs 3), (1.0 vs 2) all rise; sharpness falls -> -1.
+    assert result.loc["augment", "psi"] == pytest.approx(-1.0)
+    assert result.loc["Psi", "psi"] == pytest.approx(-0.5)
+
+
+def test_granulated_kendall_missing_cells_and_constant_groups():
+    frame = factorial_grid()
+    # Drop (augment=1, lr=1.0): the augment group at lr=1.0 becomes a singleton.
+    frame = frame[~((frame.augment == 1) & (frame.lr == 1.0))].copy()
+    # Constant error at lr=0.1 makes that augment group's tau nan.
+    frame.loc[frame.lr == 0.1, "error"] = 5.0
+    result = granulated_kendall(frame, "sharpness", "error", ["augment", "lr"]).set_index("axis")
+    assert result.loc["augment", "n_groups"] == 1
+    assert result.loc["augment", "n_skipped"] == 2
+    assert result.loc["augment", "psi"] == pytest.approx(-1.0)
+    # lr groups: augment=0 has 3 models (tau = 1/3 after the edit), augment=1 has 2 (tau = +1).
+    expected_lr = [stats.kendalltau(g.sharpness, g.error).statistic for _, g in frame.groupby("augment")]
+    assert expected_lr == pytest.approx([1 / 3, 1.0])
+    assert result.loc["lr", "psi"] == pytest.approx(np.mean(expected_lr))
+    assert result.loc["lr", "n_groups"] == 2
+    assert result.loc["Psi", "n_groups"] == 3
+    assert result.loc["Psi", "n_skipped"] == 2
+    assert result.loc["Psi", "psi"] == pytest.approx((-1.0 + np.mean(expected_lr)) / 2)
+
+
+def test_granulated_kendall_axis_without_groups_is_nan():
+    frame = factorial_grid()
+    frame["error"] = np.where(frame.augment == 1, 1.0, 0.0)  # constant along lr
+    result = granulated_kendall(frame, "sharpness", "error", ["augment", "lr"]).set_index("axis")
+    assert math.isnan(result.loc["lr", "psi"])
+    assert result.loc["lr", "n_skipped"] == 2
+    assert result.loc["Psi", "psi"] == pytest.approx(result.loc["augment", "psi"])
+
+
+def test_markdown_table_shape_and_format():
+    table = pd.DataFrame(
+        {
+            "measure": ["avg", "avg", "worst", "worst", "worst"],
+            "target": ["test_error", "ood_error", "test_error", "ood_error", "test_error"],
+            "subgroup": ["all", "all", "all", "all", "arch=vit"],
+            "tau_b": [0.123, np.nan, -0.5, -0.001, 0.9],
+        }
+    )
+    text = markdown_table(table)
+    assert text == (
+        "| measure | test_error | ood_error |\n"
+        "| --- | ---: | ---: |\n"
+        "| avg | 0.12 | — |\n"
+        "| worst | -0.50 | 0.00 |\n"
+    )
+    assert markdown_table(table) == text
+    vit = markdown_table(table, subgroup="arch=vit", digits=3)
+    assert vit.splitlines()[-1] == "| worst | 0.900 |"
+
+
+def test_markdown_table_missing_cell_and_duplicates():
+    table = pd.DataFrame(
+        {"measure": ["a", "b"], "target": ["t1", "t2"], "subgroup": ["all", "all"], "tau_b": [0.5, 0.25]}
+    )
+    lines = markdown_table(table).splitlines()
+    assert lines[2:] == ["| a | 0.50 | — |", "| b | — | 0.25 |"]
+    with pytest.raises(ValueError):
+        markdown_table(pd.concat([table, table]))

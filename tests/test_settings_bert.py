@@ -1,0 +1,112 @@
+"""BERT (McCoy et al.): sheet from the HANS csv, TF1 checkpoint reader, zip over HTTP -> BertClassifier."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
+from helpers.tfcheckpoint import write_checkpoint
+from sharpgen.download import download
+from sharpgen.settings import load_model, manifest
+from sharpgen.settings.bert import LABELS, read_accuracies
+from sharpgen.settings.tfbundle import read_checkpoint
+
+CONFIG = {"vocab_size": 40, "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
+          "intermediate_size": 16, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+          "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 16, "type_vocab_size": 2,
+          "initializer_range": 0.02}
+
+
+def test_manifest_has_100_runs_with_fractions():
+    sheet = manifest("bert")
+    assert list(sheet["model_id"]) == [f"bert_{i:02d}" for i in range(100)]
+    assert sheet.loc[7, "url"] == "https://zenodo.org/record/4110593/files/bert_07.zip"
+    assert abs(sheet.loc[0, "mnli_dev_acc"] - 0.8456444) < 1e-9
+    assert abs(sheet.loc[0, "hans_lexical_entailed"] - 0.9614) < 1e-9
+    cols = [c for c in sheet if c.startswith(("hans_", "mnli_"))]
+    assert len(cols) == 38 and sheet[cols].apply(lambda s: s.between(0, 1).all()).all()
+    assert "hans_ln_subject_object_swap" in sheet
+
+
+def test_accuracy_csv_parsing_is_robust(tmp_path):
+    path = tmp_path / "acc.csv"
+    lines = ["Run,MNLI dev acc.,Lexical (entailed)"] + [f"Run {i},0.8,0.9" for i in range(100)]
+    lines += ["Minimum,0.1,0.1", "Mean,0.5,0.5", ",,", ",,"]
+    path.write_bytes("\ufeff".encode() + "\r\n".join(lines).encode())
+    acc = read_accuracies(path)
+    assert len(acc) == 100 and list(acc.columns) == ["run", "mnli_dev_acc", "hans_lexical_entailed"]
+    path.write_text("Run,x\nRun 0,1\n")
+    with pytest.raises(ValueError, match="acc.csv"):
+        read_accuracies(path)
+
+
+def _tf_variables(model: BertForSequenceClassification) -> dict[str, np.ndarray]:
+    """The reference model's weights under google-research/bert variable names and layouts."""
+    sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    tf = {"output_weights": sd["classifier.weight"], "output_bias": sd["classifier.bias"],
+          "global_step": np.array(1234, dtype=np.int64)}
+    for key, value in sd.items():
+        if not key.startswith("bert."):
+            continue
+        name = key.replace(".layer.", ".layer_").replace(".", "/")
+        if name.endswith("_embeddings/weight"):
+            name = name.removesuffix("/weight")
+        elif "LayerNorm" in name:
+            name = name.replace("/weight", "/gamma").replace("/bias", "/beta")
+        elif name.endswith("/weight"):
+            name, value = name.replace("/weight", "/kernel"), value.T
+        tf[name] = value
+        tf[name + "/adam_m"] = np.zeros_like(value)
+    return tf
+
+
+def test_tf_checkpoint_reader_roundtrip(tmp_path):
+    rng = np.random.default_rng(0)
+    tensors = {f"scope/var_{i:03d}": rng.standard_normal((i % 4 + 1, 3)).astype(np.float32) for i in range(60)}
+    tensors |= {"ints": np.arange(6, dtype=np.int32).reshape(2, 3), "step": np.array(7, dtype=np.int64)}
+    write_checkpoint(tmp_path / "model.ckpt-7", tensors)
+    back = read_checkpoint(tmp_path / "model.ckpt-7")
+    assert back.keys() == tensors.keys()
+    for name, value in tensors.items():
+        assert back[name].dtype == value.dtype and np.array_equal(back[name], value)
+    index = tmp_path / "model.ckpt-7.index"
+    data = bytearray(index.read_bytes())
+    data[10] ^= 0xFF
+    index.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        read_checkpoint(tmp_path / "model.ckpt-7")
+
+
+def test_zip_checkpoint_over_http_gives_same_logits(http_server, tmp_path):  # noqa: F811
+    torch.manual_seed(0)
+    reference = BertForSequenceClassification(BertConfig(**CONFIG, num_labels=3)).eval()
+    ckpt = tmp_path / "src"
+    ckpt.mkdir()
+    write_checkpoint(ckpt / "model.ckpt-1234", _tf_variables(reference))
+    (ckpt / "bert_config.json").write_text(json.dumps(CONFIG))
+    (ckpt / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
+    with zipfile.ZipFile(http_server.root / "bert_00.zip", "w") as zf:
+        for f in ckpt.iterdir():
+            zf.write(f, f"bert_00/{f.name}")
+    path = download(http_server.url("bert_00.zip"), tmp_path / "models" / "bert_00.zip")
+    model = load_model("bert", path, torch.device("cpu"))
+    assert not model.training and model.bert.config.id2label == dict(enumerate(LABELS))
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 40, (4, 10), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[:, 7:] = 0
+    types = torch.zeros_like(ids)
+    types[:, 5:] = 1
+    with torch.no_grad():
+        logits = model(torch.stack([ids, mask, types], 1))
+        expected = reference(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    assert logits.shape == (4, 3)
+    torch.testing.assert_close(logits, expected)
+    with pytest.raises(ValueError, match=r"\(B, 3, L\)"):
+        model(ids)

@@ -1,0 +1,164 @@
+"""The workflow for real: a tiny study end to end, dry runs, incrementality, kill and rerun."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from sharpgen import tables
+from workflow_helpers import TINY, env, job_counts, snakemake, snakemake_command, workdir
+
+pytestmark = pytest.mark.slow
+MODELS = 4
+DEFINITIONS = 2
+SHARDS = 2
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """The tiny study, run once to completion for every test of this module."""
+    root = workdir(tmp_path_factory.mktemp("study"))
+    snakemake(root, "--configfile", str(TINY))
+    return root
+
+
+def test_tiny_study_writes_every_table_with_its_schema(study: Path) -> None:
+    t = study / "results" / "tables" / "digits"
+    models = tables.read(t / "models.parquet", tables.models_schema("digits"))
+    metrics = tables.read(t / "metrics.parquet", tables.METRICS)
+    sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)
+    corr = tables.read(t / "correlation.parquet", tables.CORRELATION)
+    tables.read(t / "granulated.parquet", tables.GRANULATED)
+    history = tables.read(t / "history.parquet", tables.HISTORY)
+    assert len(models) == MODELS and set(models["arch"]) == {"resnet", "vit"}
+    assert len(sharp) == MODELS * DEFINITIONS
+    assert sharp.groupby("model_id")["definition"].nunique().eq(DEFINITIONS).all()
+    assert sharp["sharpness_loss"].notna().all() and (sharp["device"] == "cpu").all()
+    worst = sharp[sharp["algorithm"] == "worst"]
+    assert (worst["sharpness_loss"] >= 0).all()
+    assert (worst["forward_passes"] == 2 * (5 + 1)).all()  # 2 batches x (n_iters + 1)
+    splits = set(metrics["split"])
+    assert {"train", "test", "shift:mixed", "shift:blur"} <= splits
+    assert len(history) == MODELS * 2
+    assert set(corr["subgroup"]) == {"all", "arch=resnet", "arch=vit"}
+    all_rows = corr[(corr["subgroup"] == "all") & (corr["target"] == "test_error")]
+    assert len(all_rows) == DEFINITIONS and (all_rows["n_models"] == MODELS).all()
+
+
+def test_tau_in_the_table_matches_scipy_on_the_raw_tables(study: Path) -> None:
+    from scipy.stats import kendalltau
+
+    t = study / "results" / "tables" / "digits"
+    sharp = pd.read_parquet(t / "sharpness.parquet")
+    metrics = pd.read_parquet(t / "metrics.parquet")
+    corr = pd.read_parquet(t / "correlation.parquet")
+    d = sharp["definition"].iloc[0]
+    x = sharp[sharp["definition"] == d].set_index("model_id")["sharpness_loss"]
+    y = metrics[metrics["split"] == "test"].set_index("model_id")["error"].loc[x.index]
+    row = corr[(corr["definition"] == d) & (corr["target"] == "test_error") & (corr["subgroup"] == "all")].iloc[0]
+    expected = kendalltau(x, y).statistic
+    assert row["tau_b"] == pytest.approx(expected, nan_ok=True)
+
+
+def test_figures_and_report_exist_and_one_figure_rebuilds_alone(study: Path) -> None:
+    figures = sorted((study / "results" / "figures" / "digits").glob("*.png"))
+    assert len(figures) == DEFINITIONS
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
+    assert all(f.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-" for f in figures)
+    report = (study / "results" / "report" / "digits.md").read_text()
+    assert "Kendall tau" in report and all(f.name in report for f in figures)
+    target = figures[0].relative_to(study)
+    before = figures[0].read_bytes()
+    figures[0].unlink()
+    dry = snakemake(study, "--configfile", str(TINY), "-n", str(target))
+    assert job_counts(dry.stdout) == {"plot_figure": 1}
+    snakemake(study, "--configfile", str(TINY), str(target))
+    assert figures[0].read_bytes() == before  # same tables, same bytes
+
+
+def test_changing_nothing_reruns_nothing(study: Path) -> None:
+    dry = snakemake(study, "--configfile", str(TINY), "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_adding_a_radius_computes_only_the_new_pairs(study: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "more.yaml"
+    extra.write_text(
+        "digits:\n  grids:\n    tiny:\n"
+        "      - {algorithm: average, norm: l2, variant: adaptive-lognorm, rho: [0.1], m: 128, n_samples: 4}\n"
+        "      - {algorithm: worst, norm: linf, variant: adaptive-lognorm, rho: [0.002, 0.004], m: 128, n_iters: 5}\n"
+    )
+    args = ("--configfile", str(TINY), str(extra))
+    dry = snakemake(study, *args, "-n")
+    counts = job_counts(dry.stdout)
+    # every model's sharpness job (its definition list changed), the aggregation downstream,
+    # and the figures: the 2 old ones (the table changed) and the new one
+    assert counts == {
+        "sharpness": SHARDS,
+        "aggregate_sharpness": 1,
+        "correlate": 1,
+        "plot_figure": DEFINITIONS + 1,
+        "report": 1,
+        "all": 1,
+    }
+    snakemake(study, *args)
+    logs = "".join(p.read_text() for p in (study / "results" / "logs" / "sharpness" / "digits").glob("*.log"))
+    assert logs.count(": cached (") == MODELS * DEFINITIONS
+    assert logs.count(": sharpness ") == MODELS  # computed: only the new radius, once per model
+    sharp = pd.read_parquet(study / "results" / "tables" / "digits" / "sharpness.parquet")
+    assert len(sharp) == MODELS * (DEFINITIONS + 1)
+    assert "Nothing to be done" in snakemake(study, *args, "-n").stdout
+
+
+def test_dry_run_of_the_default_study_plans_the_whole_zoo(tmp_path: Path) -> None:
+    dry = snakemake(workdir(tmp_path), "-n")
+    counts = job_counts(dry.stdout)
+    assert counts["train_model"] >= 48
+    assert counts["evaluate_models"] == counts["sharpness"] == 6
+    assert counts["plot_figure"] == 5
+
+
+def _all_outputs_readable(root: Path) -> int:
+    """Every result file that exists is complete: Parquet tables and checkpoints read back."""
+    count = 0
+    for path in (root / "results").rglob("*"):
+        if path.suffix == ".parquet":
+            pq.read_table(path)
+            count += 1
+        elif path.suffix == ".pt":
+            torch.load(path, weights_only=True)
+            count += 1
+    return count
+
+
+def test_killed_run_leaves_no_half_written_file_and_a_rerun_finishes(study: Path, tmp_path: Path) -> None:
+    root = workdir(tmp_path / "killed")
+    proc = subprocess.Popen(
+        snakemake_command("--configfile", str(TINY)), cwd=root, env=env(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    cache = root / "results" / "cache" / "sharpness"
+    deadline = time.time() + 600
+    while time.time() < deadline and not any(cache.rglob("*.parquet")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(cache.rglob("*.parquet")), "the run never reached the sharpness jobs"
+    # a killed writer can leave only a hidden temporary, never a file under an output's name
+    assert all(p.name.startswith(".") for p in (root / "results").rglob("*.tmp"))
+    assert _all_outputs_readable(root) > 0
+    finished_pairs = {p.name for p in cache.rglob("*.parquet")}
+    snakemake(root, "--configfile", str(TINY))
+    reference = pd.read_parquet(study / "results" / "tables" / "digits" / "sharpness.parquet")
+    rerun = pd.read_parquet(root / "results" / "tables" / "digits" / "sharpness.parquet")
+    cols = ["model_id", "definition", "sharpness_loss", "sharpness_error", "clean_loss"]
+    pd.testing.assert_frame_equal(rerun[cols], reference[reference["definition"].isin(rerun["definition"])][cols].reset_index(drop=True))
+    assert finished_pairs  # what was done before the kill was kept
