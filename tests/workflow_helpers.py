@@ -18,6 +18,7 @@ def workdir(path: Path) -> Path:
     shutil.copy(REPO / "Snakefile", path / "Snakefile")
     shutil.copy(REPO / "config.yaml", path / "config.yaml")
     shutil.copytree(REPO / "workflow", path / "workflow", dirs_exist_ok=True)
+    shutil.copytree(REPO / "envs", path / "envs", dirs_exist_ok=True)
     return path
 
 

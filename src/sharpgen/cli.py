@@ -183,9 +183,14 @@ def cmd_plot(a: argparse.Namespace) -> None:
     metrics = tables.read(a.metrics, tables.METRICS)
     sharp = tables.read(a.sharpness, tables.SHARPNESS)
     keep = analysis.kept_models(metrics, a.max_train_error)
-    rows = sharp[(sharp["definition"] == a.definition) & sharp["model_id"].isin(keep)]
+    rows = sharp[sharp["definition"] == a.definition]
     if rows.empty:
-        raise SystemExit(f"plot: no sharpness rows for definition {a.definition!r} in {a.sharpness}")
+        raise ValueError(f"no sharpness rows for definition {a.definition!r} in {a.sharpness}")
+    rows = rows[rows["model_id"].isin(keep)]
+    if rows.empty:
+        raise ValueError(
+            f"no model has training error <= {a.max_train_error}; raise config {a.setting}.sharpness.max_train_error"
+        )
     base = models.merge(rows[["model_id", "sharpness_loss"]], on="model_id")
     target_frame = analysis.targets(metrics)
     frames = {}
