@@ -15,6 +15,7 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/paper.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/tables.smk"

@@ -33,13 +33,17 @@ def _read(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load(path: str | Path, setting: str, device: torch.device) -> nn.Module:
-    """The model stored at ``path``, in eval mode on ``device``."""
+def load(path: str | Path, setting: str, device: torch.device, arch: str | None = None) -> nn.Module:
+    """The model stored at ``path``, in eval mode on ``device``.
+
+    ``arch``: the model sheet's architecture string, for the paper settings (required by cifar,
+    optional for augreg and soups, ignored by bert); sharpgen checkpoints carry their own.
+    """
     path = Path(path)
     if setting != "digits":
         from sharpgen.settings import load_model
 
-        return load_model(setting, path, device)
+        return load_model(setting, path, device, arch)
     from sharpgen.zoo.architectures import build_model
 
     payload = _read(path)

@@ -16,6 +16,8 @@ from typing import Callable
 
 import pandas as pd
 
+from sharpgen import cli_paper
+
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -68,14 +70,15 @@ def cmd_train(a: argparse.Namespace) -> None:
     checkpoint.save(model.cpu(), a.out_checkpoint, arch=cfg.arch, width=cfg.width, num_classes=10)
 
 
-def _models(pairs: list[str]) -> list[tuple[str, str]]:
-    """Parse --model ID=PATH pairs."""
+def _models(pairs: list[str]) -> list[tuple[str, str, str | None]]:
+    """Parse --model ID=PATH[@ARCH] (ARCH: the sheet's architecture string, paper settings)."""
     out = []
     for pair in pairs:
-        model_id, sep, path = pair.partition("=")
-        if not sep or not model_id or not path:
-            raise ValueError(f"--model expects ID=PATH, got {pair!r}")
-        out.append((model_id, path))
+        model_id, sep, rest = pair.partition("=")
+        path, at, arch = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        if not sep or not model_id or not path or (at and not arch):
+            raise ValueError(f"--model expects ID=PATH or ID=PATH@ARCH, got {pair!r}")
+        out.append((model_id, path, arch or None))
     return out
 
 
@@ -96,8 +99,8 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     models = _models(a.model)
     progress = Progress("evaluate", len(models), unit="model")
     rows = []
-    for model_id, path in models:
-        model = checkpoint.load(path, a.setting, device)
+    for model_id, path, arch in models:
+        model = checkpoint.load(path, a.setting, device, arch)
         for split, (x, y) in splits.items():
             loss, error = loss_and_error(model, x, y, device)
             rows.append({"setting": a.setting, "model_id": model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})
@@ -118,9 +121,9 @@ def cmd_sharpness(a: argparse.Namespace) -> None:
     fixed = _since_process_start()
     log(f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}")
     frames, compute = [], 0.0
-    for i, (model_id, path) in enumerate(models):
+    for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
-        model = checkpoint.load(path, a.setting, device)
+        model = checkpoint.load(path, a.setting, device, arch)
         fingerprint = sharpness_job.pair_fingerprint(checkpoint.sha256(path), subset_sha, engine)
         fixed += time.perf_counter() - t0
         log(f"model {i + 1}/{len(models)}: {model_id}")
@@ -250,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--out-checkpoint", required=True)
             s.add_argument("--out-history", required=True)
             continue
-        s.add_argument("--model", nargs="+", required=True, metavar="ID=PATH", help="model id and checkpoint")
+        s.add_argument("--model", nargs="+", required=True, metavar="ID=PATH[@ARCH]", help="model id, checkpoint (and architecture)")
         s.add_argument("--out", required=True)
         if name == "evaluate":
             s.add_argument("--dataset", required=True)
@@ -290,6 +293,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tables", nargs="+", required=True)
     s.add_argument("--figures", nargs="*", default=[])
     s.add_argument("--out", required=True)
+
+    cli_paper.register(add)
     return p
 
 

@@ -79,14 +79,75 @@ def job_of(model_id: str, shards: int) -> str:
     return f"shard{k}of{shards}"
 
 
+def mirrored(url: str, base_url: str | None) -> str:
+    """``url`` with its prefix (everything up to the file name) replaced by ``base_url``."""
+    if not base_url or not url:
+        return url
+    return f"{base_url.rstrip('/')}/{url.rsplit('/', 1)[-1]}"
+
+
+def augreg_grid_sheet() -> pd.DataFrame:
+    """The paper's 56 AugReg models from the documented name grid, for planning without index.csv.
+
+    Same rows and columns as ``sharpgen.settings.augreg.select`` on the real index, but the
+    index's accuracies are null: the published_metrics rule reads them from the downloaded
+    index.csv at run time.
+    """
+    from sharpgen.settings import augreg
+
+    names = [
+        f"B_16-i1k-300ep-lr_0.001-aug_{aug}-wd_{wd}-do_{p}-sd_{p}--imagenet2012-steps_20k-lr_{lr}-res_224"
+        for aug, wd, p, lr in itertools.product(augreg.AUGS, ("0.1", "0.03"), ("0.0", "0.1"), ("0.01", "0.03"))
+    ]
+    rows = []
+    for name in sorted(names):
+        meta = augreg.parse_name(name)
+        rows.append({
+            "setting": "augreg", "model_id": name, "arch": augreg.timm_arch("B_16", 224), "source": "download",
+            "url": f"{augreg.BASE_URL}/{name}.npz", "filename": f"{name}.npz",
+            **{k: meta[k] for k in ("aug", "wd", "do", "sd", "lr", "epochs", "adapt_lr", "adapt_res", "adapt_steps")},
+            "upstream_best_val": float("nan"), "imagenet_minival_acc": float("nan"), "imagenet_acc": float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+CIFAR_OPTIONAL = ("epochs", "batch_size", "model_width", "label_noise", "train_acc", "test_acc", "cifar10c_acc")
+
+
+def _cifar_columns(sheet: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Fill the optional columns of a CIFAR-10 sheet with nulls; reject columns no table types."""
+    from sharpgen.tables import models_schema
+
+    known = set(models_schema("cifar").names)
+    unknown = sorted(set(sheet.columns) - known)
+    if unknown:
+        raise ValueError(f"config {where}: columns {unknown} are not known; allowed: {sorted(known)}")
+    return sheet.assign(**{c: float("nan") for c in CIFAR_OPTIONAL if c not in sheet})
+
+
 def model_sheet(setting: str, block: Mapping[str, Any]) -> pd.DataFrame:
-    """The model sheet of one setting: identity, source and hyperparameters of every model."""
+    """The model sheet of one setting: identity, source and hyperparameters of every model.
+
+    Paper settings: ``models_csv`` (cifar: the user's CSV; augreg: a downloaded index.csv,
+    optional), ``models`` (first k), ``arch`` (replaces every model's architecture string, e.g.
+    a tiny test model) and ``base_url`` (a mirror replacing the upstream URL prefixes).
+    """
     if setting == "digits":
         return digits_sheet(block["zoo"])
     from sharpgen.settings import manifest  # the paper settings' manifests
 
-    sheet = manifest(setting, **({"index_path": block["models_csv"]} if "models_csv" in block else {}))
-    return sheet.head(block["models"]) if "models" in block else sheet
+    if setting == "augreg" and "models_csv" not in block:
+        sheet = augreg_grid_sheet()
+    else:
+        sheet = manifest(setting, **({"index_path": block["models_csv"]} if "models_csv" in block else {}))
+    if setting == "cifar":
+        sheet = _cifar_columns(sheet, f"{setting}.models_csv ({block.get('models_csv')})")
+    sheet = sheet.head(block["models"]) if "models" in block else sheet
+    if "arch" in block:
+        sheet = sheet.assign(arch=block["arch"])
+    if block.get("base_url"):
+        sheet = sheet.assign(url=[mirrored(u, block["base_url"]) for u in sheet["url"]])
+    return sheet.reset_index(drop=True)
 
 
 def jobs(sheet: pd.DataFrame, shards: int) -> dict[str, list[str]]:

@@ -1,4 +1,6 @@
 import json
+import re
+import shlex
 
 from snakemake.utils import min_version, validate
 
@@ -52,8 +54,14 @@ def get_job_checkpoints(wildcards):
 
 
 def get_job_models_arg(wildcards, input):
-    """--model ID=PATH pairs for the CLI."""
-    return " ".join(f"{m}={input[m]}" for m in JOBS[wildcards.setting][wildcards.job])
+    """--model ID=PATH pairs for the CLI; downloaded models add @ARCH (the sheet's arch)."""
+    sheet = SHEETS[wildcards.setting].set_index("model_id", drop=False)
+    pairs = []
+    for m in JOBS[wildcards.setting][wildcards.job]:
+        row = sheet.loc[m]
+        arch = "" if row["source"] == "train" else f"@{row['arch']}"
+        pairs.append(shlex.quote(f"{m}={input[m]}{arch}"))
+    return " ".join(pairs)
 
 
 def get_definitions_json(wildcards):
@@ -90,6 +98,102 @@ def get_figures(setting):
 def get_final_outputs():
     out = []
     for s in SETTINGS:
-        out += [f"results/report/{s}.md", f"results/tables/{s}/history.parquet"]
+        out.append(f"results/report/{s}.md")
+        if (
+            SHEETS[s]["source"] == "train"
+        ).any():  # paper settings have no training curves
+            out.append(f"results/tables/{s}/history.parquet")
         out += get_figures(s)
     return out
+
+
+# The paper's settings (workflow/rules/paper.smk): downloads, local checkpoints, input functions.
+
+PAPER = [s for s in SETTINGS if s != "digits"]
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+
+
+def _alternatives(names):
+    """A wildcard regex matching exactly ``names`` (or nothing)."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+
+
+def _downloads(setting):
+    """filename -> URL of every file the setting downloads."""
+    from sharpgen.data.sources.cifar10 import TRAIN_URL as CIFAR10_URL
+    from sharpgen.settings.augreg import INDEX_URL as AUGREG_INDEX_URL
+
+    sheet = SHEETS[setting]
+    out = dict(zip(*sheet[sheet["source"] == "download"][["filename", "url"]].T.values))
+    if setting == "augreg" and "models_csv" not in config[setting]:
+        # planned without index.csv: its published accuracies are downloaded with the models
+        out["index.csv"] = plan.mirrored(
+            AUGREG_INDEX_URL, config[setting].get("base_url")
+        )
+    if setting == "cifar":
+        out[CIFAR10_ARCHIVE] = (
+            CIFAR10_URL  # the data set, never mirrored with the checkpoints
+        )
+    return out
+
+
+def _imports(setting):
+    """filename -> local path of every checkpoint the user keeps on disk (cifar CSV paths)."""
+    sheet = SHEETS[setting]
+    if "path" not in sheet:
+        return {}
+    local = sheet[sheet["source"] == "local"]
+    return dict(zip(local["filename"], local["path"]))
+
+
+DOWNLOADS = {s: _downloads(s) for s in PAPER}
+IMPORTS = {s: _imports(s) for s in PAPER}
+for _s in PAPER:
+    if set(DOWNLOADS[_s]) & set().union(*IMPORTS.values()) or set(
+        IMPORTS[_s]
+    ) & set().union(*DOWNLOADS.values()):
+        raise ValueError(
+            f"config {_s}: a checkpoint file name is both downloaded and local; "
+            "give the models distinct file names"
+        )
+    if config[_s]["metrics"] == "evaluate" and _s != "cifar":
+        raise ValueError(
+            f"config {_s}.metrics: evaluate is not supported yet for {_s}: use metrics: published"
+        )
+
+PAPER_RE = _alternatives(PAPER)
+PUBLISHED_RE = _alternatives(s for s in PAPER if config[s]["metrics"] == "published")
+DOWNLOAD_RE = _alternatives(set().union(*DOWNLOADS.values()))
+IMPORT_RE = _alternatives(set().union(*IMPORTS.values()))
+
+
+def get_paper_data_inputs(wildcards):
+    """bert tokenises with the first checkpoint's vocab.txt; cifar reads the CIFAR-10 archive."""
+    s = wildcards.setting
+    if s == "bert":
+        return {"checkpoint": checkpoint_path(s, SHEETS[s].iloc[0])}
+    if s == "cifar":
+        return {"archive": f"results/downloads/cifar/{CIFAR10_ARCHIVE}"}
+    return {}
+
+
+def get_paper_data_args(wildcards, input):
+    s = wildcards.setting
+    if s == "bert":
+        return f"--checkpoint {input.checkpoint}"
+    if s == "cifar":
+        return f"--archive {input.archive}"
+    return f"--arch {shlex.quote(SHEETS[s].iloc[0]['arch'])}"
+
+
+def get_published_inputs(wildcards):
+    out = {"models": f"results/tables/{wildcards.setting}/models.parquet"}
+    if wildcards.setting == "augreg" and "models_csv" not in config["augreg"]:
+        out["index"] = "results/downloads/augreg/index.csv"
+    elif wildcards.setting == "augreg":
+        out["index"] = config["augreg"]["models_csv"]
+    return out
+
+
+def get_data_root(wildcards):
+    return shlex.quote(config[wildcards.setting].get("data_root", ""))

@@ -42,14 +42,13 @@ class FlatParams:
         return self.w0.numel()
 
     def views(self, flat: Tensor) -> dict[str, Tensor]:
-        """Split a flat vector into named views shaped like the parameters (no copies)."""
-        out: dict[str, Tensor] = {}
-        offset = 0
-        for name, shape in zip(self.names, self.shapes):
-            size = shape.numel()
-            out[name] = flat[offset : offset + size].view(shape)
-            offset += size
-        return out
+        """Split a flat vector into named views shaped like the parameters (no copies).
+
+        ``torch.split`` rather than one slice per parameter: its backward is a single
+        concatenation, where separate slices would each scatter into a full-size zero vector.
+        """
+        pieces = torch.split(flat, [shape.numel() for shape in self.shapes])
+        return {name: piece.view(shape) for name, piece, shape in zip(self.names, pieces, self.shapes)}
 
     def forward(self, model: nn.Module, flat: Tensor, inputs: Tensor) -> Tensor:
         """Run ``model`` with its trainable parameters replaced by ``flat``."""

@@ -19,11 +19,9 @@ def weighted_norm(delta: Tensor, inv_c: Tensor | None, p: str) -> float:
     return float(scaled.norm() if p == "l2" else scaled.abs().max())
 
 
-def project_linf(delta: Tensor, bound: Tensor | float) -> Tensor:
-    """Clamp every coordinate to [-bound, bound] (bound = rho * c)."""
-    if isinstance(bound, Tensor):
-        return torch.clamp(delta, min=-bound, max=bound)
-    return delta.clamp(-bound, bound)
+def project_linf(delta: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:
+    """Clamp every coordinate of a fresh ``delta`` to [low, high] (= [-rho c, rho c]) in place."""
+    return torch.clamp(delta, min=low, max=high, out=delta)
 
 
 def project_l2(delta: Tensor, rho: float) -> Tensor:
@@ -32,33 +30,58 @@ def project_l2(delta: Tensor, rho: float) -> Tensor:
     return delta * (rho / norm) if norm > rho else delta
 
 
-def project_l2_weighted(delta: Tensor, c: Tensor, rho: float) -> Tensor:
+class EllipsoidProjection:
     """Exact Euclidean projection onto the ellipsoid {z : ||z / c||_2 <= rho}.
 
     The KKT conditions give z_i = d_i * s_i / (s_i + mu) with s = c^2 and the multiplier
     mu >= 0 that makes the weighted norm N(mu) equal rho. 1/N(mu) is concave and increasing
-    in mu (the trust-region secular equation), so Newton's method on 1/N(mu) - 1/rho from
-    mu = 0 increases monotonically to the root without overshooting. Solved in float64.
+    in mu (the trust-region secular equation), so Newton's method on 1/N(mu) - 1/rho converges
+    monotonically from below; from a start above the root, the first step lands below it.
+    Successive APGD projections have similar multipliers, so each call starts from the last
+    one. Solved in float64; weights are precomputed once per set.
     """
-    active = c > 0
-    s = (c[active].double()) ** 2
-    d = delta[active].double()
-    u = d / c[active].double()  # weighted coordinates d / c
-    if float(u.norm()) <= rho:
-        return torch.where(active, delta, torch.zeros_like(delta))
-    mu = 0.0
-    for _ in range(NEWTON_MAX_STEPS):
-        shrink = s / (s + mu)
-        t = u * shrink
-        norm = float(t.norm())
-        if abs(norm - rho) <= NEWTON_RTOL * rho:
-            break
-        dnorm = -float((t * t / (s + mu)).sum()) / norm  # dN/dmu < 0
-        phi, dphi = 1.0 / norm - 1.0 / rho, -dnorm / norm**2
-        increment = -phi / dphi
-        if increment <= 0:  # at the root to floating-point resolution
-            break
-        mu += increment
-    out = torch.zeros_like(delta)
-    out[active] = (d * (s / (s + mu))).to(delta.dtype)
-    return out
+
+    def __init__(self, c: Tensor, rho: float) -> None:
+        self.rho = rho
+        self.active = c > 0
+        self.all_active = bool(self.active.all())
+        c_act = c.double() if self.all_active else c[self.active].double()
+        self.inv_c = 1.0 / c_act
+        self.s = c_act * c_act
+        self.mu = 0.0
+
+    def __call__(self, delta: Tensor) -> Tensor:
+        d = delta.double() if self.all_active else delta[self.active].double()
+        u = d * self.inv_c  # weighted coordinates d / c
+        if float(u.norm()) <= self.rho:
+            return delta if self.all_active else torch.where(self.active, delta, torch.zeros_like(delta))
+        mu = self._multiplier(u)
+        z = (d * (self.s / (self.s + mu))).to(delta.dtype)
+        if self.all_active:
+            return z
+        out = torch.zeros_like(delta)
+        out[self.active] = z
+        return out
+
+    def _multiplier(self, u: Tensor) -> float:
+        s, rho = self.s, self.rho
+        mu = self.mu
+        for _ in range(NEWTON_MAX_STEPS):
+            denom = s + mu
+            t = u * s / denom
+            norm = float(t.norm())
+            if abs(norm - rho) <= NEWTON_RTOL * rho:
+                break
+            dnorm = -float((t * t / denom).sum()) / norm  # dN/dmu < 0
+            phi, dphi = 1.0 / norm - 1.0 / rho, -dnorm / norm**2
+            new = max(mu - phi / dphi, 0.0)
+            if new == mu:  # at the root to floating-point resolution
+                break
+            mu = new
+        self.mu = mu
+        return mu
+
+
+def project_l2_weighted(delta: Tensor, c: Tensor, rho: float) -> Tensor:
+    """One-off exact projection onto {z : ||z / c||_2 <= rho} (see EllipsoidProjection)."""
+    return EllipsoidProjection(c, rho)(delta)

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from sharpgen.sharpness.definition import Definition
 from sharpgen.sharpness.objective import BatchObjective
-from sharpgen.sharpness.projection import project_l2, project_l2_weighted, project_linf, weighted_norm
+from sharpgen.sharpness.projection import EllipsoidProjection, project_l2, project_linf, weighted_norm
 
 MOMENTUM = 0.75
 MIN_UPDATE_RATIO = 0.75
@@ -47,6 +47,8 @@ class _Geometry:
         self.c = c
         self.inv_c = None if c is None else torch.where(c > 0, 1.0 / c, torch.zeros_like(c))
         self.bound: Tensor | float = self.rho if c is None else self.rho * c
+        self.low: Tensor | float = -self.bound
+        self.ellipsoid = EllipsoidProjection(c, self.rho) if c is not None and self.norm == "l2" else None
 
     def ascent(self, delta: Tensor, grad: Tensor, eta: float) -> Tensor:
         if self.norm == "linf":
@@ -59,10 +61,10 @@ class _Geometry:
 
     def project(self, delta: Tensor) -> Tensor:
         if self.norm == "linf":
-            return project_linf(delta, self.bound)
-        if self.c is None:
+            return project_linf(delta, self.low, self.bound)
+        if self.ellipsoid is None:
             return project_l2(delta, self.rho)
-        return project_l2_weighted(delta, self.c, self.rho)
+        return self.ellipsoid(delta)
 
     def random_point(self, like: Tensor, generator: torch.Generator) -> Tensor:
         """Uniform in the box (linf) or uniform on the sphere of the (weighted) ball (l2)."""
