@@ -107,7 +107,8 @@ def test_study_through_slurm_with_a_cancelled_job_equals_the_local_run(tmp_path:
         if rule != "prepare_digits":  # the GPU rules
             assert "gres/gpu=1" in states[job][1], states[job]
     sharp_log = next((root / "results" / "logs" / "sharpness" / "digits").glob("*.log")).read_text()
-    assert re.search(r"device cpu", sharp_log)  # the fake GPU is allocated; our code falls back to the CPU
+    # the fake GPU is allocated and visible to the job; our code falls back to the CPU
+    assert re.search(r"device cpu \(CUDA_VISIBLE_DEVICES=[01]\)", sharp_log), sharp_log[:500]
 
     cols = ["model_id", "definition", "sharpness_loss", "sharpness_error", "clean_loss"]
     via_slurm = pd.read_parquet(root / "results" / "tables" / "digits" / "sharpness.parquet")[cols]

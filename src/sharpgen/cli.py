@@ -119,7 +119,11 @@ def cmd_sharpness(a: argparse.Namespace) -> None:
     data = datasets.load(a.subset)["sharpness"]
     subset_sha, engine = checkpoint.sha256(a.subset), sharpness_job.engine_fingerprint()
     fixed = _since_process_start()
-    log(f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    log(
+        f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}"
+        + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
+    )
     frames, compute = [], 0.0
     for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
