@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-NEWTON_MAX_STEPS = 100
-NEWTON_RTOL = 1e-10
+NEWTON_MAX_STEPS = 50
+NEWTON_RTOL = 1e-12
 
 
 def weighted_norm(delta: Tensor, inv_c: Tensor | None, p: str) -> float:
@@ -38,25 +38,26 @@ class EllipsoidProjection:
     in mu (the trust-region secular equation), so Newton's method on 1/N(mu) - 1/rho converges
     monotonically from below; from a start above the root, the first step lands below it.
     Successive APGD projections have similar multipliers, so each call starts from the last
-    one. Solved in float64; weights are precomputed once per set.
+    one. Elementwise work is in the parameters' dtype, every sum accumulates in float64, and
+    mu is a float64 scalar: the weighted norm of the result equals rho to float32 resolution.
     """
 
     def __init__(self, c: Tensor, rho: float) -> None:
         self.rho = rho
         self.active = c > 0
         self.all_active = bool(self.active.all())
-        c_act = c.double() if self.all_active else c[self.active].double()
+        c_act = c if self.all_active else c[self.active]
         self.inv_c = 1.0 / c_act
         self.s = c_act * c_act
         self.mu = 0.0
 
     def __call__(self, delta: Tensor) -> Tensor:
-        d = delta.double() if self.all_active else delta[self.active].double()
+        d = delta if self.all_active else delta[self.active]
         u = d * self.inv_c  # weighted coordinates d / c
-        if float(u.norm()) <= self.rho:
+        if _norm64(u) <= self.rho:
             return delta if self.all_active else torch.where(self.active, delta, torch.zeros_like(delta))
         mu = self._multiplier(u)
-        z = (d * (self.s / (self.s + mu))).to(delta.dtype)
+        z = d * (self.s / (self.s + mu))
         if self.all_active:
             return z
         out = torch.zeros_like(delta)
@@ -65,21 +66,26 @@ class EllipsoidProjection:
 
     def _multiplier(self, u: Tensor) -> float:
         s, rho = self.s, self.rho
+        rtol = max(4 * torch.finfo(u.dtype).eps, NEWTON_RTOL)  # what the dtype can resolve
         mu = self.mu
         for _ in range(NEWTON_MAX_STEPS):
             denom = s + mu
             t = u * s / denom
-            norm = float(t.norm())
-            if abs(norm - rho) <= NEWTON_RTOL * rho:
+            norm = _norm64(t)
+            if abs(norm - rho) <= rtol * rho:
                 break
-            dnorm = -float((t * t / denom).sum()) / norm  # dN/dmu < 0
+            dnorm = -float(torch.sum(t * t / denom, dtype=torch.float64)) / norm  # dN/dmu < 0
             phi, dphi = 1.0 / norm - 1.0 / rho, -dnorm / norm**2
             new = max(mu - phi / dphi, 0.0)
-            if new == mu:  # at the root to floating-point resolution
+            if abs(new - mu) <= 1e-12 * max(mu, 1e-300):  # at the root to floating-point resolution
                 break
             mu = new
         self.mu = mu
         return mu
+
+
+def _norm64(x: Tensor) -> float:
+    return float(torch.linalg.vector_norm(x, dtype=torch.float64))
 
 
 def project_l2_weighted(delta: Tensor, c: Tensor, rho: float) -> Tensor:
