@@ -19,6 +19,9 @@ import pandas as pd
 from sharpgen import cli_paper
 
 
+SLOW_BATCH_SECONDS = 2.0
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -111,6 +114,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 def cmd_sharpness(a: argparse.Namespace) -> None:
     from sharpgen import checkpoint, datasets, sharpness_job, tables
+    from sharpgen.progress import Progress
     from sharpgen.sharpness import Definition
 
     device = _device(a.device, a.threads)
@@ -124,6 +128,12 @@ def cmd_sharpness(a: argparse.Namespace) -> None:
         f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}"
         + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
     )
+    pairs = Progress("pairs", len(models) * len(definitions), unit="pair")
+
+    def on_batch(result, total: int) -> None:
+        if result.seconds >= SLOW_BATCH_SECONDS:  # per-batch lines only where batches are slow (large models)
+            log(f"    batch {result.index + 1}/{total}: sharpness {result.sharpness_loss:.5g} in {result.seconds:.1f} s")
+
     frames, compute = [], 0.0
     for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
@@ -133,7 +143,10 @@ def cmd_sharpness(a: argparse.Namespace) -> None:
         log(f"model {i + 1}/{len(models)}: {model_id}")
         t1 = time.perf_counter()
         frames.append(
-            sharpness_job.run(a.setting, model_id, model, data, definitions, Path(a.cache_dir) / model_id, fingerprint, device, log)
+            sharpness_job.run(
+                a.setting, model_id, model, data, definitions, Path(a.cache_dir) / model_id, fingerprint, device,
+                pairs.step, on_batch,
+            )
         )
         compute += time.perf_counter() - t1
     tables.write(pd.concat(frames, ignore_index=True), a.out, tables.SHARPNESS, "sharpness")

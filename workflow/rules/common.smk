@@ -29,10 +29,6 @@ wildcard_constraints:
     definition=r"[A-Za-z0-9_.=+-]+",
 
 
-def models_of(setting):
-    return list(SHEETS[setting]["model_id"])
-
-
 def get_model_row(wildcards):
     """The model's sheet row as plain JSON values (missing values become None)."""
     sheet = SHEETS[wildcards.setting]
