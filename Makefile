@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# Jobs run `python -m sharpgen`: they must find the environment's python first.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: study test setup dry-run lint bench
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +49,3 @@ def load(path: str | Path, setting: str, device: torch.device, arch: str | None 
     model = build_model(payload["arch"], num_classes=payload["num_classes"], width=payload["width"])
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -114,6 +114,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 def cmd_sharpness(a: argparse.Namespace) -> None:
     from sharpgen import checkpoint, datasets, sharpness_job, tables
+    from sharpgen.download import sha256_file
     from sharpgen.progress import Progress
     from sharpgen.sharpness import Definition
 
@@ -121,7 +122,7 @@ def cmd_sharpness(a: argparse.Namespace) -> None:
     definitions = [Definition.from_dict(d) for d in json.loads(a.definitions)]
     models = _models(a.model)
     data = datasets.load(a.subset)["sharpness"]
-    subset_sha, engine = checkpoint.sha256(a.subset), sharpness_job.engine_fingerprint()
+    subset_sha, engine = sha256_file(a.subset), sharpness_job.engine_fingerprint()
     fixed = _since_process_start()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     log(
@@ -138,7 +139,7 @@ def cmd_sharpness(a: argparse.Namespace) -> None:
     for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
         model = checkpoint.load(path, a.setting, device, arch)
-        fingerprint = sharpness_job.pair_fingerprint(checkpoint.sha256(path), subset_sha, engine)
+        fingerprint = sharpness_job.pair_fingerprint(sha256_file(path), subset_sha, engine)
         fixed += time.perf_counter() - t0
         log(f"model {i + 1}/{len(models)}: {model_id}")
         t1 = time.perf_counter()

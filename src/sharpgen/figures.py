@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -28,6 +26,8 @@ from matplotlib import colormaps, style
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+
+from sharpgen.atomic import atomic_path
 from matplotlib.lines import Line2D
 
 from sharpgen.correlation import kendall
@@ -183,23 +183,14 @@ def _save_options(suffix: str) -> tuple[str, dict[str, str | None]]:
 def save_figure(fig: Figure, path: Path) -> None:
     """Write ``fig`` to ``path`` (PNG or PDF by suffix) atomically and reproducibly.
 
-    The figure is rendered in memory under the package style, written to a
-    temporary file in the same (existing) folder and moved into place with
-    ``os.replace``; on failure the temporary file is removed and any previous
-    file at ``path`` is left intact. Identical figures give identical bytes.
+    The figure is rendered in memory under the package style and written with
+    :func:`sharpgen.atomic.atomic_path` (a temporary file in the same folder, then a rename), so
+    a failure leaves any previous file at ``path`` intact. Identical figures give identical bytes.
     """
     path = Path(path)
     fmt, metadata = _save_options(path.suffix.lower())
     buffer = io.BytesIO()
     with _style():
         fig.savefig(buffer, format=fmt, metadata=metadata)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(buffer.getvalue())
