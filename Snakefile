@@ -1,13 +1,19 @@
 # sharpgen: does sharpness predict generalization?
 #
-# Path grammar (every output; logs and benchmarks mirror it under results/logs, results/benchmarks):
-#   results/data/<setting>/{dataset.pt,subset.pt,split.parquet}    materialised data, once per setting
-#   results/models/<setting>/<model>/{checkpoint.pt,history.parquet} trained (or downloaded) models
-#   results/metrics/<setting>/<model>.parquet                        loss and error on every split
-#   results/sharpness/<setting>/<model>.parquet                      every definition for one model
-#   results/tables/<setting>/<table>.parquet                         aggregated tables, tau tables
-#   results/figures/<setting>/<definition>.{png,pdf}                 error vs sharpness
-#   results/report/<setting>.md                                      the setting's report
+# Path grammar (every output; logs and benchmarks mirror it as results/logs/<rule>/... and
+# results/benchmarks/<rule>/...):
+#   results/downloads/<setting>/<file>                  downloaded checkpoints and data archives
+#   results/imports/<setting>/<file>                    links to the user's own checkpoints
+#   results/data/<setting>/{dataset.pt,split.parquet}   evaluation splits (metrics: evaluate)
+#   results/data/<setting>/subset.pt                    the sharpness data
+#   results/models/<setting>/<model>/{checkpoint.pt,history.parquet}   models trained here
+#   results/metrics/<setting>/{evaluated,published}/<job>.parquet      loss and error per split
+#   results/sharpness/<setting>/<job>.parquet           every definition for a job's models
+#   results/cache/sharpness/<setting>/<model>/<definition>.parquet     one cached pair
+#   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
+#   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness
+#   results/report/<setting>.md                         the setting's report
+# A <job> is a model id (shards: 0) or a shard of models; <setting> a registered setting.
 
 
 configfile: "config.yaml"
@@ -15,8 +21,8 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/paper.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/metrics.smk"
 include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"

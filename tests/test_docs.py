@@ -1,10 +1,12 @@
-"""The README's configuration reference names every key of the config schema."""
+"""The README's configuration reference names every key of the config schemas and of every setting's own keys."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
+
+from sharpgen import settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +24,9 @@ def keys(node: dict, defs: dict, seen: set[str]) -> set[str]:
 
 
 def test_readme_config_reference_covers_the_schema() -> None:
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schemas = [yaml.safe_load((REPO / "workflow" / "schemas" / f"{name}.schema.yaml").read_text()) for name in ("config", "setting")]
+    schemas += [{"properties": dict(settings.get(name).block_schema)} for name in settings.names()]
     readme = (REPO / "README.md").read_text()
-    missing = sorted(k for k in keys(schema, schema["$defs"], set()) if f"`{k}" not in readme and f"{k}`" not in readme and f".{k}" not in readme and f" {k}," not in readme)
+    names = set().union(*(keys(schema, schema.get("$defs", {}), set()) for schema in schemas))
+    missing = sorted(k for k in names if f"`{k}" not in readme and f"{k}`" not in readme and f".{k}" not in readme and f" {k}," not in readme)
     assert not missing, f"README's configuration section lacks {missing}"

@@ -34,11 +34,11 @@ def test_paper_config_plans_every_model(tmp_path: Path) -> None:
     root = paper_workdir(tmp_path / "w")
     counts = job_counts(snakemake(root, "-n", "--configfile", "config/paper.yaml").stdout)
     downloaded = MODELS["augreg"] + MODELS["soups"] + MODELS["bert"]
-    assert counts["download_checkpoint"] == downloaded + 2  # + augreg index.csv, CIFAR-10 archive
+    assert counts["download"] == downloaded + 2  # + augreg index.csv, CIFAR-10 archive
     assert counts["import_checkpoint"] == MODELS["cifar"]  # the example CSV lists local paths
     assert counts["sharpness"] == sum(MODELS.values())
     assert counts["published_metrics"] == downloaded and counts["evaluate_models"] == MODELS["cifar"]
-    assert counts["prepare_paper_data"] == 4 and counts["prepare_paper_eval"] == 1
+    assert counts["prepare_subset"] == 4 and counts["prepare_dataset"] == 1
     assert counts["correlate"] == 4 and counts["report"] == 4 and "aggregate_history" not in counts
     assert counts["plot_figure"] == 2 + 2 + 2 + 3
 
@@ -63,7 +63,6 @@ def _tiny_soups_config(path: Path, base_url: str, data_root: Path, models: int) 
     config = {
         "settings": ["soups"],
         "grid": "tiny",
-        "device": "cpu",
         "soups": {
             "models": models,
             "base_url": base_url,
@@ -120,5 +119,5 @@ def test_missing_data_root_names_the_config_key(tmp_path: Path, http_server) -> 
     config = _tiny_soups_config(tmp_path / "soups.yaml", http_server.base, tmp_path / "nowhere", 1)
     result = snakemake(root, "results/data/soups/subset.pt", "--configfile", str(config), check=False)
     assert result.returncode != 0
-    log = (root / "results" / "logs" / "prepare_paper_data" / "soups.log").read_text()
+    log = (root / "results" / "logs" / "prepare_subset" / "soups.log").read_text()
     assert "soups.data_root" in log and "train/<wnid>/*.JPEG" in log and str(tmp_path / "nowhere") in log

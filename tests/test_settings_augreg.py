@@ -12,7 +12,7 @@ import torch
 from helpers.bigvision import vit_to_npz
 from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen.download import download
-from sharpgen.settings import load_model, manifest
+from sharpgen import settings
 from sharpgen.settings.augreg import AUGS, INDEX_COLUMNS, parse_name
 
 TINY = "vit_base_patch16_224?img_size=32&embed_dim=24&depth=2&num_heads=2&num_classes=7"
@@ -42,7 +42,7 @@ def index_csv(tmp_path):
 
 
 def test_manifest_selects_56_b16_i1k_imagenet_finetunes(index_csv):
-    sheet = manifest("augreg", index_csv)
+    sheet = settings.get("augreg").sheet({"models_csv": str(index_csv)})
     assert len(sheet) == 56 and sheet["model_id"].is_unique
     assert set(sheet["aug"]) == set(AUGS) and set(sheet["wd"]) == {0.1, 0.03}
     assert set(sheet["adapt_lr"]) == {0.01, 0.03} and set(sheet["adapt_res"]) == {224}
@@ -59,7 +59,7 @@ def test_upstream_kind_and_missing_columns(index_csv, tmp_path):
     bad = tmp_path / "bad.csv"
     pd.read_csv(index_csv).drop(columns=["adapt_filename"]).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="adapt_filename.*index.csv"):
-        manifest("augreg", bad)
+        settings.get("augreg").sheet({"models_csv": str(bad)})
 
 
 def test_parse_name():
@@ -78,7 +78,7 @@ def test_npz_checkpoint_roundtrip_over_http(http_server, tmp_path):  # noqa: F81
             p.normal_(0, 0.2)
     vit_to_npz(reference, http_server.root / "tiny.npz")
     path = download(http_server.url("tiny.npz"), tmp_path / "dl" / "tiny.npz")
-    loaded = load_model("augreg", path, torch.device("cpu"), arch=TINY)
+    loaded = settings.get("augreg").load_model(path, TINY, torch.device("cpu"))
     assert not loaded.training
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
@@ -90,4 +90,4 @@ def test_wrong_arch_names_the_file(http_server, tmp_path):  # noqa: F811
                                   depth=1, num_heads=2, num_classes=7)
     vit_to_npz(reference, tmp_path / "tiny.npz")
     with pytest.raises(ValueError, match="tiny.npz"):
-        load_model("augreg", tmp_path / "tiny.npz", torch.device("cpu"), arch=TINY)
+        settings.get("augreg").load_model(tmp_path / "tiny.npz", TINY, torch.device("cpu"))

@@ -13,9 +13,10 @@ from transformers import BertConfig, BertForSequenceClassification
 from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from helpers.tfcheckpoint import write_checkpoint
 from sharpgen.download import download
-from sharpgen.settings import load_model, manifest
-from sharpgen.settings.bert import LABELS, read_accuracies
-from sharpgen.settings.tfbundle import read_checkpoint
+from sharpgen import settings
+from sharpgen.networks.bert import LABELS
+from sharpgen.settings.bert import read_accuracies
+from sharpgen.networks.tfbundle import read_checkpoint
 
 CONFIG = {"vocab_size": 40, "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
           "intermediate_size": 16, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
@@ -24,7 +25,7 @@ CONFIG = {"vocab_size": 40, "hidden_size": 8, "num_hidden_layers": 2, "num_atten
 
 
 def test_manifest_has_100_runs_with_fractions():
-    sheet = manifest("bert")
+    sheet = settings.get("bert").sheet({})
     assert list(sheet["model_id"]) == [f"bert_{i:02d}" for i in range(100)]
     assert sheet.loc[7, "url"] == "https://zenodo.org/record/4110593/files/bert_07.zip"
     assert abs(sheet.loc[0, "mnli_dev_acc"] - 0.8456444) < 1e-9
@@ -95,7 +96,7 @@ def test_zip_checkpoint_over_http_gives_same_logits(http_server, tmp_path):  # n
         for f in ckpt.iterdir():
             zf.write(f, f"bert_00/{f.name}")
     path = download(http_server.url("bert_00.zip"), tmp_path / "models" / "bert_00.zip")
-    model = load_model("bert", path, torch.device("cpu"))
+    model = settings.get("bert").load_model(path, "bert-base-uncased", torch.device("cpu"))
     assert not model.training and model.bert.config.id2label == dict(enumerate(LABELS))
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(0, 40, (4, 10), generator=gen)

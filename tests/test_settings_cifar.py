@@ -13,7 +13,7 @@ import torch
 from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen.data.sources.cifar10 import CORRUPTIONS, cifar10, cifar10c_mixed, mixed_assignment
 from sharpgen.download import download
-from sharpgen.settings import load_model, manifest
+from sharpgen import settings
 
 HEADER = "model_id,arch,url,lr,sam_rho,augment,randaug,epochs\n"
 
@@ -22,7 +22,7 @@ def test_sheet_from_user_csv(tmp_path):
     path = tmp_path / "models.csv"
     path.write_text(HEADER + "rn_a,torch.nn:Identity,https://example.org/a.pt,0.05,0.1,true,0,200\n"
                     "rn_b,torch.nn:Identity,ckpts/b.pth,0.1,0,false,1,200\n")
-    sheet = manifest("cifar", path)
+    sheet = settings.get("cifar").sheet({"models_csv": str(path)})
     assert list(sheet["source"]) == ["download", "local"]
     assert list(sheet["filename"]) == ["rn_a.pt", "b.pth"] and sheet.loc[1, "path"] == str(tmp_path / "ckpts" / "b.pth")
     assert sheet["lr"].dtype == float and list(sheet["augment"]) == [True, False]
@@ -38,7 +38,7 @@ def test_sheet_errors_name_file_and_problem(tmp_path, row, message):
     path = tmp_path / "models.csv"
     path.write_text(HEADER + row + "\n")
     with pytest.raises(ValueError, match=message) as info:
-        manifest("cifar", path)
+        settings.get("cifar").sheet({"models_csv": str(path)})
     assert str(path) in str(info.value)
 
 
@@ -46,13 +46,13 @@ def test_sheet_missing_column(tmp_path):
     path = tmp_path / "models.csv"
     path.write_text("model_id,arch,url\nrn,torch.nn:Identity,x.pt\n")
     with pytest.raises(ValueError, match="sam_rho"):
-        manifest("cifar", path)
+        settings.get("cifar").sheet({"models_csv": str(path)})
 
 
 def test_authors_checkpoint_format_loads(tmp_path):
     ref = torch.nn.Linear(4, 2)
     torch.save({"last": ref.state_dict(), "best": {}}, tmp_path / "m.pt")
-    model = load_model("cifar", tmp_path / "m.pt", torch.device("cpu"), arch="helpers.factories:linear_4_2")
+    model = settings.get("cifar").load_model(tmp_path / "m.pt", "helpers.factories:linear_4_2", torch.device("cpu"))
     x = torch.randn(3, 4)
     torch.testing.assert_close(model(x), ref(x))
 

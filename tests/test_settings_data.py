@@ -8,7 +8,7 @@ import timm
 import torch
 from PIL import Image
 
-from sharpgen.data.sources.imagenet import imagenet_train_subset
+from sharpgen.data.sources.imagenet import imagenet_subset, imagenet_train_subset
 from sharpgen.data.sources.mnli import HANS_COLUMNS, LABELS, encode, read_hans, read_mnli, tokenizer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "man", "is", "sleeping", "the", "dog", "runs", "."]
@@ -27,8 +27,8 @@ def test_imagenet_subset_uses_timm_eval_transform(tmp_path):
 
 
 def test_imagenet_missing_root_names_config_key(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"data\.imagenet_root.*ImageFolder"):
-        imagenet_train_subset(tmp_path / "nope", torch.nn.Identity(), n=1)
+    with pytest.raises(FileNotFoundError, match=r"augreg\.data_root.*ImageFolder"):
+        imagenet_subset("augreg", {"data_root": str(tmp_path / "nope")}, "vit_base_patch16_224", n=1)
 
 
 def test_mnli_and_hans_to_bert_tensor(tmp_path):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen.download import download
-from sharpgen.settings import load_model, manifest
+from sharpgen import settings
 
 WIDTH, HEADS, PATCH, IMG, EMBED, CLASSES = 16, 2, 16, 32, 8, 5
 TINY = (f"vit_base_patch32_clip_quickgelu_224?img_size={IMG}&patch_size={PATCH}"
@@ -18,7 +18,7 @@ TINY = (f"vit_base_patch32_clip_quickgelu_224?img_size={IMG}&patch_size={PATCH}"
 
 
 def test_manifest_has_72_models_with_hparams_and_results():
-    sheet = manifest("soups")
+    sheet = settings.get("soups").sheet({})
     assert list(sheet["model_id"]) == [f"model_{i}" for i in range(72)]
     assert sheet.loc[0, "url"] == "https://github.com/mlfoundations/model-soups/releases/download/v0.0.2/model_0.pt"
     assert sheet.loc[0, "is_init"] and math.isnan(sheet.loc[0, "lr"])
@@ -77,7 +77,7 @@ def test_modelwrapper_checkpoint_roundtrip_over_http(http_server, tmp_path):  # 
     sd = _clip_state(torch.Generator().manual_seed(0))
     torch.save(sd, http_server.root / "model_3.pt")
     path = download(http_server.url("model_3.pt"), tmp_path / "model_3.pt")
-    model = load_model("soups", path, torch.device("cpu"), arch=TINY)
+    model = settings.get("soups").load_model(path, TINY, torch.device("cpu"))
     assert not model.training
     x = torch.randn(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -89,4 +89,4 @@ def test_modelwrapper_checkpoint_roundtrip_over_http(http_server, tmp_path):  # 
 def test_non_soup_checkpoint_is_rejected_with_key_names(tmp_path):
     torch.save({"weight": torch.zeros(1)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="bad.pt.*classification_head.weight"):
-        load_model("soups", tmp_path / "bad.pt", torch.device("cpu"), arch=TINY)
+        settings.get("soups").load_model(tmp_path / "bad.pt", TINY, torch.device("cpu"))

@@ -10,8 +10,8 @@ from torch.func import functional_call
 from sharpgen.data.digits import load_digits_split
 from sharpgen.device import resolve_device
 from sharpgen.evaluate import logits, loss_and_error
-from sharpgen.zoo.architectures import ARCHITECTURES, build_model
-from sharpgen.zoo.train import TrainConfig, train
+from sharpgen.networks.architectures import ARCHITECTURES, build_model
+from sharpgen.training import TrainConfig, train
 
 CPU = torch.device("cpu")
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from sharpgen.correlation import granulated_kendall, kendall_table
-from sharpgen.datasets import SHIFT_PREFIX
+from sharpgen.settings.base import SHIFT_PREFIX
 
 
 def target_name(split: str) -> str:

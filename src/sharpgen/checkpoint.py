@@ -1,4 +1,4 @@
-"""Model files: sharpgen's own checkpoint format for trained models, and loading by setting."""
+"""sharpgen's own checkpoint format for the models trained here: architecture and weights."""
 
 from __future__ import annotations
 
@@ -32,20 +32,11 @@ def _read(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load(path: str | Path, setting: str, device: torch.device, arch: str | None = None) -> nn.Module:
-    """The model stored at ``path``, in eval mode on ``device``.
+def load(path: str | Path, device: torch.device) -> nn.Module:
+    """The model stored at ``path`` (its architecture is recorded in the file), in eval mode on ``device``."""
+    from sharpgen.networks.architectures import build_model
 
-    ``arch``: the model sheet's architecture string, for the paper settings (required by cifar,
-    optional for augreg and soups, ignored by bert); sharpgen checkpoints carry their own.
-    """
-    path = Path(path)
-    if setting != "digits":
-        from sharpgen.settings import load_model
-
-        return load_model(setting, path, device, arch)
-    from sharpgen.zoo.architectures import build_model
-
-    payload = _read(path)
+    payload = _read(Path(path))
     model = build_model(payload["arch"], num_classes=payload["num_classes"], width=payload["width"])
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()

@@ -1,8 +1,8 @@
 """The Parquet tables of sharpgen: their explicit pyarrow schemas, and the only reader/writer.
 
 Tidy, long tables of raw numbers, sorted deterministically:
-- models:      one row per model (identity, source, hyperparameters); hyperparameter columns
-               differ per setting and are typed by HYPERPARAMETERS.
+- models:      one row per model (identity, source, hyperparameters); the columns after the
+               identity are declared by each setting (``sharpgen.settings``).
 - metrics:     one row per (model, split): loss and error on train, test and each shift.
 - history:     one row per (model, epoch): the training curve.
 - sharpness:   one row per (model, definition): every field of the definition, sharpness of
@@ -27,127 +27,15 @@ IDENTITY = [
     pa.field("model_id", pa.string(), nullable=False),
 ]
 
-# Where a downloaded model comes from (paper settings): upstream URL and file name.
-DOWNLOAD = [pa.field("url", pa.string()), pa.field("filename", pa.string())]
-
-HYPERPARAMETERS: Mapping[str, list[pa.Field]] = {
-    "digits": [
-        pa.field("optimizer", pa.string()),
-        pa.field("lr", pa.float64()),
-        pa.field("batch_size", pa.int64()),
-        pa.field("augment", pa.bool_()),
-        pa.field("sam_rho", pa.float64()),
-        pa.field("weight_decay", pa.float64()),
-        pa.field("epochs", pa.int64()),
-        pa.field("width", pa.int64()),
-        pa.field("seed", pa.int64()),
-    ],
-    # sharpgen.settings.augreg.select: upstream recipe parsed from the file name, the
-    # fine-tune's recipe, and the index's accuracies (null when planned without index.csv).
-    "augreg": [
-        *DOWNLOAD,
-        pa.field("aug", pa.string()),
-        pa.field("wd", pa.float64()),
-        pa.field("do", pa.float64()),
-        pa.field("sd", pa.float64()),
-        pa.field("lr", pa.float64()),
-        pa.field("epochs", pa.int64()),
-        pa.field("adapt_lr", pa.float64()),
-        pa.field("adapt_res", pa.int64()),
-        pa.field("adapt_steps", pa.int64()),
-        pa.field("upstream_best_val", pa.float64()),
-        pa.field("imagenet_minival_acc", pa.float64()),
-        pa.field("imagenet_acc", pa.float64()),
-    ],
-    # sharpgen.settings.soups.manifest: hparam_info.json and individual_model_results.jsonl.
-    "soups": [
-        *DOWNLOAD,
-        pa.field("is_init", pa.bool_()),
-        pa.field("lr", pa.float64()),
-        pa.field("wd", pa.float64()),
-        pa.field("epochs", pa.int64()),
-        pa.field("randaug", pa.string()),
-        pa.field("mixup", pa.float64()),
-        pa.field("label_smoothing", pa.float64()),
-        pa.field("imagenet_acc", pa.float64()),
-        pa.field("imagenetv2_acc", pa.float64()),
-        pa.field("imagenet_sketch_acc", pa.float64()),
-        pa.field("imagenet_r_acc", pa.float64()),
-        pa.field("objectnet_acc", pa.float64()),
-        pa.field("imagenet_a_acc", pa.float64()),
-        pa.field("imagenet_heldout2p_acc", pa.float64()),
-    ],
-    # sharpgen.settings.bert.manifest: the run index and berts_of_a_feather_accuracies_by_run.csv
-    # (MNLI dev matched, the six HANS heuristic x label subsets, overall, the 30 subcases).
-    "bert": [
-        *DOWNLOAD,
-        pa.field("seed_index", pa.int64()),
-        pa.field("mnli_dev_acc", pa.float64()),
-        pa.field("hans_lexical_entailed", pa.float64()),
-        pa.field("hans_subsequence_entailed", pa.float64()),
-        pa.field("hans_constituent_entailed", pa.float64()),
-        pa.field("hans_lexical_nonentailed", pa.float64()),
-        pa.field("hans_subsequence_nonentailed", pa.float64()),
-        pa.field("hans_constituent_nonentailed", pa.float64()),
-        pa.field("hans_overall_acc", pa.float64()),
-        pa.field("hans_ln_subject_object_swap", pa.float64()),
-        pa.field("hans_ln_preposition", pa.float64()),
-        pa.field("hans_ln_relative_clause", pa.float64()),
-        pa.field("hans_ln_passive", pa.float64()),
-        pa.field("hans_ln_conjunction", pa.float64()),
-        pa.field("hans_le_relative_clause", pa.float64()),
-        pa.field("hans_le_around_prepositional_phrase", pa.float64()),
-        pa.field("hans_le_around_relative_clause", pa.float64()),
-        pa.field("hans_le_conjunction", pa.float64()),
-        pa.field("hans_le_passive", pa.float64()),
-        pa.field("hans_sn_np_s", pa.float64()),
-        pa.field("hans_sn_pp_on_subject", pa.float64()),
-        pa.field("hans_sn_relative_clause_on_subject", pa.float64()),
-        pa.field("hans_sn_past_participle", pa.float64()),
-        pa.field("hans_sn_np_z", pa.float64()),
-        pa.field("hans_se_conjunction", pa.float64()),
-        pa.field("hans_se_adjective", pa.float64()),
-        pa.field("hans_se_understood_object", pa.float64()),
-        pa.field("hans_se_relative_clause_on_obj", pa.float64()),
-        pa.field("hans_se_pp_on_obj", pa.float64()),
-        pa.field("hans_cn_embedded_under_if", pa.float64()),
-        pa.field("hans_cn_after_if_clause", pa.float64()),
-        pa.field("hans_cn_embedded_under_verb", pa.float64()),
-        pa.field("hans_cn_disjunction", pa.float64()),
-        pa.field("hans_cn_adverb", pa.float64()),
-        pa.field("hans_ce_embedded_under_since", pa.float64()),
-        pa.field("hans_ce_after_since_clause", pa.float64()),
-        pa.field("hans_ce_embedded_under_verb", pa.float64()),
-        pa.field("hans_ce_conjunction", pa.float64()),
-        pa.field("hans_ce_adverb", pa.float64()),
-    ],
-    # sharpgen.settings.cifar.manifest on the user's CSV; optional columns are null when absent
-    # (sharpgen.plan fills them), ``path`` is the local checkpoint ("" for URLs). Published
-    # accuracies, when the CSV has them: train_acc, test_acc, cifar10c_acc.
-    "cifar": [
-        *DOWNLOAD,
-        pa.field("path", pa.string()),
-        pa.field("lr", pa.float64()),
-        pa.field("sam_rho", pa.float64()),
-        pa.field("augment", pa.bool_()),
-        pa.field("randaug", pa.bool_()),
-        pa.field("epochs", pa.float64()),
-        pa.field("batch_size", pa.float64()),
-        pa.field("model_width", pa.float64()),
-        pa.field("label_noise", pa.float64()),
-        pa.field("train_acc", pa.float64()),
-        pa.field("test_acc", pa.float64()),
-        pa.field("cifar10c_acc", pa.float64()),
-    ],
-}
+ARROW_TYPES = {"string": pa.string(), "float64": pa.float64(), "int64": pa.int64(), "bool": pa.bool_()}
 
 
 def models_schema(setting: str) -> pa.Schema:
-    """Identity, arch and source, then the setting's hyperparameters (and download columns)."""
-    if setting not in HYPERPARAMETERS:
-        raise ValueError(f"no models schema for setting {setting!r}; known: {sorted(HYPERPARAMETERS)}")
+    """Identity, arch and source, then the columns the setting declares (``Setting.columns``)."""
+    from sharpgen import settings
+
     base = [*IDENTITY, pa.field("arch", pa.string()), pa.field("source", pa.string())]
-    return pa.schema(base + list(HYPERPARAMETERS[setting]))
+    return pa.schema(base + [pa.field(name, ARROW_TYPES[dtype]) for name, dtype in settings.get(setting).columns])
 
 
 METRICS = pa.schema(

@@ -6,8 +6,11 @@
 # start order: slurmd, slurmctld, slurmdbd, mariadb, munged. Sends SIGTERM,
 # waits up to SHARPGEN_SLURM_STOP_TIMEOUT seconds (default 30) per daemon,
 # then SIGKILL. Idempotent: missing or stale PID files are skipped.
-# Packages, configs, the SLURM state and the accounting DB are kept, so the
-# next slurm-up.sh is a (fast) restart of the same cluster.
+# Packages, the SLURM state and the accounting DB are kept, so the next
+# slurm-up.sh is a (fast) restart of the same cluster. /etc/slurm/slurm.conf is
+# moved into $SHARPGEN_SLURM_STATE (slurm-up.sh writes it again): with it in
+# place and no controller, every `scontrol` call (the SLURM executor plugin
+# makes one whenever Snakemake starts, even for `snakemake -n`) waits 10 s.
 set -euo pipefail
 
 STATE=${SHARPGEN_SLURM_STATE:-/tmp/sharpgen-slurm}
@@ -44,4 +47,8 @@ for name in slurmd slurmctld slurmdbd mariadb munged; do
     rm -f "$pidf"
     echo "slurm-down: stopped $name (pid $pid)"
 done
+if [[ -f /etc/slurm/slurm.conf ]]; then
+    mkdir -p "$STATE"
+    mv /etc/slurm/slurm.conf "$STATE/slurm.conf.stopped"
+fi
 echo "slurm-down: done in $(elapsed)s"

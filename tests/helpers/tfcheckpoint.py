@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sharpgen.settings.tfbundle import DTYPES, TABLE_MAGIC, masked_crc32c
+from sharpgen.networks.tfbundle import DTYPES, TABLE_MAGIC, masked_crc32c
 
 _CODES = {v: k for k, v in DTYPES.items()}
 

@@ -1,25 +1,27 @@
+# Config validation, the model sheets, and the input functions of every rule. Everything that
+# differs between settings comes from the setting's module (sharpgen.settings); this file maps
+# it onto the path grammar of the Snakefile.
 import json
-import re
 import shlex
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from sharpgen import plan
+from sharpgen import plan, settings
+from sharpgen.config import resolve
 
 min_version("9.0")
 
 
 validate(config, "../schemas/config.schema.yaml")
 
-SETTINGS = config["settings"]
-SHEETS = {s: plan.model_sheet(s, config[s]) for s in SETTINGS}
-DEFINITIONS = {
-    s: plan.setting_definitions(s, config[s], config["grid"]) for s in SETTINGS
-}
-JOBS = {s: plan.jobs(SHEETS[s], config[s]["sharpness"]["shards"]) for s in SETTINGS}
-
-
-GPU = plan.gpu_request(config["device"])
+BLOCKS = resolve(config, Path(workflow.basedir) / "workflow/schemas/setting.schema.yaml")
+SETTINGS = list(BLOCKS)
+SHEETS = {s: plan.model_sheet(s, BLOCKS[s]) for s in SETTINGS}
+ROWS = {s: SHEETS[s].set_index("model_id", drop=False) for s in SETTINGS}
+DEFINITIONS = {s: plan.setting_definitions(s, BLOCKS[s], config["grid"]) for s in SETTINGS}
+JOBS = {s: plan.jobs(SHEETS[s], BLOCKS[s]["sharpness"]["shards"]) for s in SETTINGS}
+DOWNLOADS = {s: plan.downloads(s, BLOCKS[s], SHEETS[s]) for s in SETTINGS}
 
 
 wildcard_constraints:
@@ -27,67 +29,163 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_.=+-]+",
     job=r"[A-Za-z0-9_.=+-]+",
     definition=r"[A-Za-z0-9_.=+-]+",
+    filename=r"[^/]+",
+
+
+def as_json(value):
+    return shlex.quote(json.dumps(value, separators=(",", ":")))
+
+
+def checkpoint_path(setting, model_id):
+    """Where a model's checkpoint lives: trained here, downloaded, or linked from the user's disk."""
+    row = ROWS[setting].loc[model_id]
+    if row["source"] == "train":
+        return f"results/models/{setting}/{model_id}/checkpoint.pt"
+    folder = "downloads" if row["source"] == "download" else "imports"
+    return f"results/{folder}/{setting}/{row['filename']}"
+
+
+def ref_path(setting, ref):
+    """The file a setting's input reference (sharpgen.settings.Ref) names."""
+    if ref.kind == "download":
+        return f"results/downloads/{setting}/{ref.name}"
+    if ref.kind == "checkpoint":
+        return checkpoint_path(setting, ref.name)
+    if ref.kind == "dataset":
+        return f"results/data/{setting}/dataset.pt"
+    return ref.name
+
+
+def input_args(input, names):
+    return " ".join(shlex.quote(f"{name}={input[name]}") for name in names)
+
+
+def get_block(keys_attr):
+    """Params: the part of the setting's block that the rule's output depends on, as JSON."""
+
+    def block(wildcards):
+        setting = wildcards.setting
+        return as_json(
+            plan.project(BLOCKS[setting], getattr(settings.get(setting), keys_attr))
+        )
+
+    return block
+
+
+def get_setting_param(*keys):
+    """Params: one value of the setting's validated block, e.g. ("sharpness", "n")."""
+
+    def param(wildcards):
+        value = BLOCKS[wildcards.setting]
+        for key in keys:
+            value = value[key]
+        return value
+
+    return param
+
+
+def get_dataset_inputs(wildcards):
+    s = wildcards.setting
+    refs = settings.get(s).dataset_inputs(BLOCKS[s], SHEETS[s])
+    return {name: ref_path(s, ref) for name, ref in refs.items()}
+
+
+def get_subset_inputs(wildcards):
+    s = wildcards.setting
+    refs = settings.get(s).subset_inputs(BLOCKS[s], SHEETS[s])
+    return {name: ref_path(s, ref) for name, ref in refs.items()}
+
+
+def get_published_inputs(wildcards):
+    s = wildcards.setting
+    refs = settings.get(s).published_inputs(BLOCKS[s])
+    return {
+        "models": f"results/tables/{s}/models.parquet",
+        **{name: ref_path(s, ref) for name, ref in refs.items()},
+    }
+
+
+def get_input_args(wildcards, input):
+    """Params: the named inputs of a data or metrics step as NAME=PATH (the models table aside)."""
+    return input_args(input, [n for n in input.keys() if n != "models"])
+
+
+def get_download_url(wildcards):
+    url = DOWNLOADS[wildcards.setting].get(wildcards.filename)
+    if url is None:
+        raise ValueError(
+            f"results/downloads/{wildcards.setting}/{wildcards.filename}: no such file among "
+            f"the downloads of setting {wildcards.setting!r}"
+        )
+    return shlex.quote(url)
+
+
+def get_import_source(wildcards):
+    sheet = SHEETS[wildcards.setting]
+    rows = sheet[
+        (sheet["source"] == "local") & (sheet["filename"] == wildcards.filename)
+    ]
+    if rows.empty:
+        raise ValueError(
+            f"results/imports/{wildcards.setting}/{wildcards.filename}: no local checkpoint "
+            "of that name in the model sheet"
+        )
+    return {"source": shlex.quote(rows["path"].iloc[0]), "model": rows["model_id"].iloc[0]}
 
 
 def get_model_row(wildcards):
-    """The model's sheet row as plain JSON values (missing values become None)."""
-    sheet = SHEETS[wildcards.setting]
-    return json.loads(sheet[sheet["model_id"] == wildcards.model].iloc[0].to_json())
-
-
-def checkpoint_path(setting, row):
-    """Trained settings keep sharpgen checkpoints; downloaded ones their upstream file."""
-    if row["source"] == "train":
-        return f"results/models/{setting}/{row['model_id']}/checkpoint.pt"
-    return f"results/downloads/{setting}/{row['filename']}"
+    """The model's sheet row as JSON (missing values become null)."""
+    return shlex.quote(ROWS[wildcards.setting].loc[wildcards.model].to_json())
 
 
 def get_job_checkpoints(wildcards):
-    """The checkpoints of the models in one evaluation/sharpness job, by model id."""
-    sheet = SHEETS[wildcards.setting].set_index("model_id", drop=False)
-    models = JOBS[wildcards.setting][wildcards.job]
-    return {m: checkpoint_path(wildcards.setting, sheet.loc[m]) for m in models}
+    """The checkpoints of the models of one evaluation/sharpness job, by model id."""
+    s = wildcards.setting
+    return {m: checkpoint_path(s, m) for m in JOBS[s][wildcards.job]}
 
 
 def get_job_models_arg(wildcards, input):
-    """--model ID=PATH pairs for the CLI; downloaded models add @ARCH (the sheet's arch)."""
-    sheet = SHEETS[wildcards.setting].set_index("model_id", drop=False)
-    pairs = []
-    for m in JOBS[wildcards.setting][wildcards.job]:
-        row = sheet.loc[m]
-        arch = "" if row["source"] == "train" else f"@{row['arch']}"
-        pairs.append(shlex.quote(f"{m}={input[m]}{arch}"))
-    return " ".join(pairs)
-
-
-def get_definitions_json(wildcards):
-    return json.dumps(
-        [d.as_dict() for d in DEFINITIONS[wildcards.setting]], separators=(",", ":")
+    """--model ID=PATH@ARCH for every model of the job."""
+    rows = ROWS[wildcards.setting]
+    return " ".join(
+        shlex.quote(f"{m}={input[m]}@{rows.loc[m, 'arch']}")
+        for m in JOBS[wildcards.setting][wildcards.job]
     )
 
 
-def get_per_job(kind):
-    def inputs(wildcards):
-        return expand(
-            f"results/{kind}/{wildcards.setting}/{{job}}.parquet",
-            job=JOBS[wildcards.setting],
-        )
+def get_job_model_ids(wildcards):
+    return " ".join(JOBS[wildcards.setting][wildcards.job])
 
-    return inputs
+
+def get_definitions_json(wildcards):
+    return as_json([d.as_dict() for d in DEFINITIONS[wildcards.setting]])
+
+
+def get_job_metrics(wildcards):
+    """Each job's metrics, evaluated here or published, as the setting's block says."""
+    s = wildcards.setting
+    source = "evaluated" if BLOCKS[s]["metrics"] == "evaluate" else "published"
+    return expand(f"results/metrics/{s}/{source}/{{job}}.parquet", job=JOBS[s])
+
+
+def get_job_sharpness(wildcards):
+    s = wildcards.setting
+    return expand(f"results/sharpness/{s}/{{job}}.parquet", job=JOBS[s])
 
 
 def get_histories(wildcards):
     sheet = SHEETS[wildcards.setting]
-    trained = sheet[sheet["source"] == "train"]["model_id"]
+    trained = sheet.loc[sheet["source"] == "train", "model_id"]
     return expand(
         f"results/models/{wildcards.setting}/{{model}}/history.parquet", model=trained
     )
 
 
-def get_figures(setting):
+def get_figures(wildcards):
+    s = wildcards.setting
     return expand(
-        f"results/figures/{setting}/{{definition}}.png",
-        definition=[d.id for d in DEFINITIONS[setting]],
+        f"results/figures/{s}/{{definition}}.png",
+        definition=[d.id for d in DEFINITIONS[s]],
     )
 
 
@@ -95,101 +193,15 @@ def get_final_outputs():
     out = []
     for s in SETTINGS:
         out.append(f"results/report/{s}.md")
-        if (
-            SHEETS[s]["source"] == "train"
-        ).any():  # paper settings have no training curves
+        if (SHEETS[s]["source"] == "train").any():
             out.append(f"results/tables/{s}/history.parquet")
-        out += get_figures(s)
-    return out
-
-
-# The paper's settings (workflow/rules/paper.smk): downloads, local checkpoints, input functions.
-
-PAPER = [s for s in SETTINGS if s != "digits"]
-CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
-
-
-def _alternatives(names):
-    """A wildcard regex matching exactly ``names`` (or nothing)."""
-    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
-
-
-def _downloads(setting):
-    """filename -> URL of every file the setting downloads."""
-    from sharpgen.data.sources.cifar10 import TRAIN_URL as CIFAR10_URL
-    from sharpgen.settings.augreg import INDEX_URL as AUGREG_INDEX_URL
-
-    sheet = SHEETS[setting]
-    out = dict(zip(*sheet[sheet["source"] == "download"][["filename", "url"]].T.values))
-    if setting == "augreg" and "models_csv" not in config[setting]:
-        # planned without index.csv: its published accuracies are downloaded with the models
-        out["index.csv"] = plan.mirrored(
-            AUGREG_INDEX_URL, config[setting].get("base_url")
-        )
-    if setting == "cifar":
-        out[CIFAR10_ARCHIVE] = (
-            CIFAR10_URL  # the data set, never mirrored with the checkpoints
+        out += expand(
+            f"results/figures/{s}/{{definition}}.png",
+            definition=[d.id for d in DEFINITIONS[s]],
         )
     return out
 
 
-def _imports(setting):
-    """filename -> local path of every checkpoint the user keeps on disk (cifar CSV paths)."""
-    sheet = SHEETS[setting]
-    if "path" not in sheet:
-        return {}
-    local = sheet[sheet["source"] == "local"]
-    return dict(zip(local["filename"], local["path"]))
-
-
-DOWNLOADS = {s: _downloads(s) for s in PAPER}
-IMPORTS = {s: _imports(s) for s in PAPER}
-for _s in PAPER:
-    if set(DOWNLOADS[_s]) & set().union(*IMPORTS.values()) or set(
-        IMPORTS[_s]
-    ) & set().union(*DOWNLOADS.values()):
-        raise ValueError(
-            f"config {_s}: a checkpoint file name is both downloaded and local; "
-            "give the models distinct file names"
-        )
-    if config[_s]["metrics"] == "evaluate" and _s != "cifar":
-        raise ValueError(
-            f"config {_s}.metrics: evaluate is not supported yet for {_s}: use metrics: published"
-        )
-
-PAPER_RE = _alternatives(PAPER)
-PUBLISHED_RE = _alternatives(s for s in PAPER if config[s]["metrics"] == "published")
-DOWNLOAD_RE = _alternatives(set().union(*DOWNLOADS.values()))
-IMPORT_RE = _alternatives(set().union(*IMPORTS.values()))
-
-
-def get_paper_data_inputs(wildcards):
-    """bert tokenises with the first checkpoint's vocab.txt; cifar reads the CIFAR-10 archive."""
-    s = wildcards.setting
-    if s == "bert":
-        return {"checkpoint": checkpoint_path(s, SHEETS[s].iloc[0])}
-    if s == "cifar":
-        return {"archive": f"results/downloads/cifar/{CIFAR10_ARCHIVE}"}
-    return {}
-
-
-def get_paper_data_args(wildcards, input):
-    s = wildcards.setting
-    if s == "bert":
-        return f"--checkpoint {input.checkpoint}"
-    if s == "cifar":
-        return f"--archive {input.archive}"
-    return f"--arch {shlex.quote(SHEETS[s].iloc[0]['arch'])}"
-
-
-def get_published_inputs(wildcards):
-    out = {"models": f"results/tables/{wildcards.setting}/models.parquet"}
-    if wildcards.setting == "augreg" and "models_csv" not in config["augreg"]:
-        out["index"] = "results/downloads/augreg/index.csv"
-    elif wildcards.setting == "augreg":
-        out["index"] = config["augreg"]["models_csv"]
-    return out
-
-
-def get_data_root(wildcards):
-    return shlex.quote(config[wildcards.setting].get("data_root", ""))
+def get_figure_marker(wildcards):
+    """Params: the marker column of the figures ('' for none)."""
+    return BLOCKS[wildcards.setting]["figures"]["marker"] or ""

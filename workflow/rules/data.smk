@@ -1,17 +1,39 @@
-rule prepare_digits:
+rule prepare_dataset:
+    input:
+        unpack(get_dataset_inputs),
     output:
-        dataset="results/data/digits/dataset.pt",
-        subset="results/data/digits/subset.pt",
-        split="results/data/digits/split.parquet",
+        dataset="results/data/{setting}/dataset.pt",
+        split="results/data/{setting}/split.parquet",
     log:
-        "results/logs/prepare_digits/digits.log",
+        "results/logs/prepare_dataset/{setting}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{setting}.tsv"
     conda:
         "../../envs/sharpgen.yaml"
     params:
-        data=config["digits"]["data"],
-        n=config["digits"]["sharpness"]["n"],
+        block=get_block("data_keys"),
+        inputs=get_input_args,
     shell:
-        "python -m sharpgen prepare-digits --test-fraction {params.data[test_fraction]} "
-        "--split-seed {params.data[split_seed]} --shift-severity {params.data[shift_severity]} "
-        "--shift-seed {params.data[shift_seed]} --n {params.n} --out-dataset {output.dataset} "
-        "--out-subset {output.subset} --out-split {output.split} > {log} 2>&1"
+        "python -m sharpgen prepare-dataset --setting {wildcards.setting} --block {params.block} "
+        "--input {params.inputs} --out-dataset {output.dataset} --out-split {output.split} "
+        "> {log} 2>&1"
+
+
+rule prepare_subset:
+    input:
+        unpack(get_subset_inputs),
+    output:
+        "results/data/{setting}/subset.pt",
+    log:
+        "results/logs/prepare_subset/{setting}.log",
+    benchmark:
+        "results/benchmarks/prepare_subset/{setting}.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        block=get_block("data_keys"),
+        n=get_setting_param("sharpness", "n"),
+        inputs=get_input_args,
+    shell:
+        "python -m sharpgen prepare-subset --setting {wildcards.setting} --block {params.block} "
+        "--n {params.n} --input {params.inputs} --out {output} > {log} 2>&1"

@@ -16,11 +16,9 @@ rule plot_figure:
     conda:
         "../../envs/sharpgen.yaml"
     params:
-        figures=lambda wildcards: config[wildcards.setting]["figures"],
-        marker=lambda wildcards: config[wildcards.setting]["figures"]["marker"] or "",
-        max_train_error=lambda wildcards: config[wildcards.setting]["sharpness"][
-            "max_train_error"
-        ],
+        figures=get_setting_param("figures"),
+        marker=get_figure_marker,
+        max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
         "python -m sharpgen plot --setting {wildcards.setting} --definition {wildcards.definition} "
         "--models {input.models} --metrics {input.metrics} --sharpness {input.sharpness} "

@@ -1,3 +1,36 @@
+localrules:
+    download,
+    import_checkpoint,
+
+
+rule download:
+    output:
+        "results/downloads/{setting}/{filename}",
+    log:
+        "results/logs/download/{setting}/{filename}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        url=get_download_url,
+    shell:
+        "python -m sharpgen download --url {params.url} --out {output} > {log} 2>&1"
+
+
+rule import_checkpoint:
+    output:
+        "results/imports/{setting}/{filename}",
+    log:
+        "results/logs/import_checkpoint/{setting}/{filename}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        imported=get_import_source,
+    shell:
+        "python -m sharpgen import-checkpoint --setting {wildcards.setting} "
+        "--model-id {params.imported[model]} --source {params.imported[source]} "
+        "--out {output} > {log} 2>&1"
+
+
 rule train_model:
     input:
         dataset="results/data/{setting}/dataset.pt",
@@ -10,38 +43,9 @@ rule train_model:
         "results/benchmarks/train_model/{setting}/{model}.tsv"
     conda:
         "../../envs/sharpgen.yaml"
-    resources:
-        gpu=GPU,
     params:
-        spec=lambda wildcards: json.dumps(
-            get_model_row(wildcards), separators=(",", ":")
-        ),
-        device=config["device"],
+        row=get_model_row,
     shell:
-        "python -m sharpgen train --setting {wildcards.setting} --model-id {wildcards.model} "
-        "--spec '{params.spec}' --dataset {input.dataset} --device {params.device} "
-        "--threads {threads} --out-checkpoint {output.checkpoint} "
+        "python -m sharpgen train --setting {wildcards.setting} --row {params.row} "
+        "--dataset {input.dataset} --threads {threads} --out-checkpoint {output.checkpoint} "
         "--out-history {output.history} > {log} 2>&1"
-
-
-rule evaluate_models:
-    input:
-        unpack(get_job_checkpoints),
-        dataset="results/data/{setting}/dataset.pt",
-    output:
-        "results/metrics/{setting}/{job}.parquet",
-    log:
-        "results/logs/evaluate_models/{setting}/{job}.log",
-    benchmark:
-        "results/benchmarks/evaluate_models/{setting}/{job}.tsv"
-    conda:
-        "../../envs/sharpgen.yaml"
-    resources:
-        gpu=GPU,
-    params:
-        models=get_job_models_arg,
-        device=config["device"],
-    shell:
-        "python -m sharpgen evaluate --setting {wildcards.setting} --model {params.models} "
-        "--dataset {input.dataset} --device {params.device} --threads {threads} "
-        "--out {output} > {log} 2>&1"

@@ -1,7 +1,7 @@
 rule report:
     input:
         tables="results/tables/{setting}/correlation.md",
-        figures=lambda wildcards: get_figures(wildcards.setting),
+        figures=get_figures,
     output:
         report(
             "results/report/{setting}.md",

@@ -10,15 +10,11 @@ rule sharpness:
         "results/benchmarks/sharpness/{setting}/{job}.tsv"
     conda:
         "../../envs/sharpgen.yaml"
-    resources:
-        gpu=GPU,
     params:
         models=get_job_models_arg,
         definitions=get_definitions_json,
         cache="results/cache/sharpness/{setting}",
-        device=config["device"],
     shell:
         "python -m sharpgen sharpness --setting {wildcards.setting} --model {params.models} "
-        "--subset {input.subset} --definitions '{params.definitions}' "
-        "--cache-dir {params.cache} --device {params.device} --threads {threads} "
-        "--out {output} > {log} 2>&1"
+        "--subset {input.subset} --definitions {params.definitions} "
+        "--cache-dir {params.cache} --threads {threads} --out {output} > {log} 2>&1"

@@ -6,14 +6,15 @@ rule models_table:
     conda:
         "../../envs/sharpgen.yaml"
     params:
-        sheet=lambda wildcards: SHEETS[wildcards.setting].to_json(orient="records"),
+        block=get_block("sheet_keys"),
     shell:
-        "python -m sharpgen sheet --setting {wildcards.setting} --sheet '{params.sheet}' --out {output} > {log} 2>&1"
+        "python -m sharpgen models-table --setting {wildcards.setting} --block {params.block} "
+        "--out {output} > {log} 2>&1"
 
 
 rule aggregate_metrics:
     input:
-        get_per_job("metrics"),
+        get_job_metrics,
     output:
         "results/tables/{setting}/metrics.parquet",
     log:
@@ -26,7 +27,7 @@ rule aggregate_metrics:
 
 rule aggregate_sharpness:
     input:
-        get_per_job("sharpness"),
+        get_job_sharpness,
     output:
         "results/tables/{setting}/sharpness.parquet",
     log:
@@ -64,14 +65,11 @@ rule correlate:
     conda:
         "../../envs/sharpgen.yaml"
     params:
-        group_by=lambda wildcards: config[wildcards.setting]["correlation"]["group_by"],
-        axes=lambda wildcards: config[wildcards.setting]["correlation"]["axes"],
-        max_train_error=lambda wildcards: config[wildcards.setting]["sharpness"][
-            "max_train_error"
-        ],
+        correlation=get_setting_param("correlation"),
+        max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
         "python -m sharpgen correlate --setting {wildcards.setting} --models {input.models} "
-        "--metrics {input.metrics} --sharpness {input.sharpness} --group-by {params.group_by} "
-        "--axes {params.axes} --max-train-error {params.max_train_error} "
-        "--out-table {output.table} --out-granulated {output.granulated} "
-        "--out-markdown {output.markdown} > {log} 2>&1"
+        "--metrics {input.metrics} --sharpness {input.sharpness} "
+        "--group-by {params.correlation[group_by]} --axes {params.correlation[axes]} "
+        "--max-train-error {params.max_train_error} --out-table {output.table} "
+        "--out-granulated {output.granulated} --out-markdown {output.markdown} > {log} 2>&1"

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.datasets import load_digits
 from torch import Tensor
@@ -43,3 +44,19 @@ def load_digits_split(test_fraction: float = 0.3, seed: int = 0) -> Split:
     train, test = split_indices(digits.target, test_fraction, seed)
     train_t, test_t = torch.from_numpy(train), torch.from_numpy(test)
     return Split(x[train_t], y[train_t], x[test_t], y[test_t])
+
+
+def digits_splits(test_fraction: float, split_seed: int, shift_severity: int, shift_seed: int) -> tuple[dict[str, tuple[Tensor, Tensor]], pd.DataFrame]:
+    """Train, test and every corrupted test set of the digits setting, plus the split's indices."""
+    from sharpgen.data.shifts import shift_sets
+    from sharpgen.settings.base import SHIFT_PREFIX
+
+    split = load_digits_split(test_fraction=test_fraction, seed=split_seed)
+    splits = {"train": (split.x_train, split.y_train), "test": (split.x_test, split.y_test)}
+    for name, pair in shift_sets(split.x_test, split.y_test, severity=shift_severity, seed=shift_seed).items():
+        splits[f"{SHIFT_PREFIX}{name}"] = pair
+    train_idx, test_idx = split_indices(load_digits().target, test_fraction, split_seed)
+    index = pd.DataFrame(
+        {"index": [*map(int, train_idx), *map(int, test_idx)], "split": ["train"] * len(train_idx) + ["test"] * len(test_idx)}
+    ).sort_values("index", ignore_index=True)
+    return splits, index

@@ -1,56 +1,60 @@
-"""The paper's four model collections ("settings"): model sheets and checkpoint loaders.
+"""The registry of settings: ``get(name)`` returns the registered ``Setting`` instance.
 
-Each setting is one module with ``manifest(...)`` and ``load_model(path, device, ...)``:
-``augreg`` (ViT-B/16, ImageNet-1k), ``soups`` (CLIP ViT-B/32 fine-tunes), ``bert`` (BERT-base
-on MNLI), ``cifar`` (the authors' CIFAR-10 models, from a user-provided CSV).
+Like timm's ``create_model``, nothing outside this registry branches on a setting's name: a
+setting is one module that defines a ``Setting`` subclass decorated with ``@register``. The
+modules of this package register on first lookup; modules elsewhere are named, comma-separated,
+in the environment variable ``SHARPGEN_SETTING_MODULES`` (they must be importable, e.g. on
+``PYTHONPATH``). Importing a setting module imports neither torch, timm nor transformers.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from types import ModuleType
+import os
+import pkgutil
 
-import pandas as pd
-import torch
+from sharpgen.settings.base import Collection, Ref, Setting
 
-SETTINGS = ("augreg", "soups", "bert", "cifar")
-SHEET_COLUMNS = ("setting", "model_id", "arch", "source", "url", "filename")
+__all__ = ["Collection", "Ref", "Setting", "get", "names", "register"]
 
-
-def setting_module(setting: str) -> ModuleType:
-    """The module implementing ``setting``."""
-    if setting not in SETTINGS:
-        raise ValueError(f"unknown setting {setting!r}; choose one of {', '.join(SETTINGS)}")
-    return importlib.import_module(f"sharpgen.settings.{setting}")
+_REGISTRY: dict[str, Setting] = {}
+_LOADED = False
+ENV_MODULES = "SHARPGEN_SETTING_MODULES"
 
 
-def manifest(setting: str, index_path: Path | None = None) -> pd.DataFrame:
-    """Model sheet of ``setting``: one row per model, common columns first.
-
-    ``index_path``: augreg, the downloaded AugReg ``index.csv`` (required); cifar, the user's
-    model CSV (required); soups and bert, an alternative to the shipped metadata (optional).
-    """
-    sheet = setting_module(setting).manifest(index_path)
-    missing = [c for c in SHEET_COLUMNS if c not in sheet.columns]
-    if missing:
-        raise ValueError(f"model sheet of setting {setting!r} lacks columns {missing}")
-    rest = [c for c in sheet.columns if c not in SHEET_COLUMNS]
-    return sheet[[*SHEET_COLUMNS, *rest]]
+def register(cls: type[Setting]) -> type[Setting]:
+    """Class decorator: register one instance of ``cls`` under ``cls.name``."""
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None and type(existing).__qualname__ != cls.__qualname__:
+        raise ValueError(f"setting {cls.name!r} is registered twice ({type(existing).__module__} and {cls.__module__})")
+    _REGISTRY[cls.name] = cls()
+    return cls
 
 
-def load_model(setting: str, path: Path, device: torch.device, arch: str | None = None) -> torch.nn.Module:
-    """Load one downloaded checkpoint of ``setting`` in eval mode on ``device``.
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base":
+            importlib.import_module(f"{__name__}.{info.name}")
+    for module in filter(None, (m.strip() for m in os.environ.get(ENV_MODULES, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(f"{ENV_MODULES}: cannot import setting module {module!r} ({error})") from None
 
-    ``arch`` is the sheet's ``arch`` value: optional for augreg (inferred from the file name) and
-    soups, required for cifar, ignored for bert (the checkpoint carries ``bert_config.json``).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} for setting {setting!r} does not exist; download it first")
-    module = setting_module(setting)
-    if setting == "bert":
-        return module.load_model(path, device)
-    if setting == "cifar" and arch is None:
-        raise ValueError("setting 'cifar' needs arch ('module:function' from the model sheet)")
-    return module.load_model(path, device, arch) if arch is not None else module.load_model(path, device)
+
+def names() -> list[str]:
+    """Every registered setting, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Setting:
+    """The setting registered as ``name``; a clear error lists the known ones."""
+    _load()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown setting {name!r}; known settings: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]

@@ -7,19 +7,22 @@ Upstream index: https://storage.googleapis.com/vit_models/augreg/index.csv, one 
 224 px: the fine-tune learning rates 0.01 and 0.03 (``--imagenet2012-steps_20k-lr_{lr}-res_224``).
 Default choice (``kind="adapt"``): those 56 ImageNet fine-tunes at 224 px, both fine-tune lrs.
 ``kind="upstream"`` gives the 28 pre-adaptation checkpoints instead; ``adapt_resolution=384``
-and ``adapt_lrs`` select other adaptations.
+and ``adapt_lrs`` select other adaptations. Without ``models_csv`` in the config, the 56 models
+are planned from the documented name grid and ``index.csv`` is downloaded for the accuracies.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-import torch
 
-from sharpgen.settings.arch import create_timm
+from sharpgen.settings import Collection, Ref, register
+from sharpgen.settings.base import mirrored
 
 SETTING = "augreg"
 BASE_URL = "https://storage.googleapis.com/vit_models/augreg"
@@ -123,31 +126,74 @@ def select(
     return sheet.sort_values("model_id", ignore_index=True)
 
 
-def manifest(index_path: Path | None) -> pd.DataFrame:
-    """The paper's 56-model sheet from a downloaded ``index.csv``."""
-    if index_path is None:
-        raise ValueError(
-            f"setting 'augreg' needs the AugReg index: download {INDEX_URL} and pass its path "
-            "as index_path."
-        )
-    return select(read_index(Path(index_path)))
+def grid_sheet() -> pd.DataFrame:
+    """The paper's 56 models from the documented name grid, for planning without index.csv.
 
-
-def load_model(path: Path, device: torch.device, arch: str | None = None) -> torch.nn.Module:
-    """Build an untrained timm ViT for ``arch`` and fill it from a big_vision ``.npz`` checkpoint.
-
-    Without ``arch``, the architecture follows from the file name (variant and ``res_384``).
+    Same rows and columns as ``select`` on the real index, but the index's accuracies are null:
+    the published metrics are read from the downloaded index.csv at run time.
     """
-    path = Path(path)
-    if arch is None:
-        meta = parse_name(path.name.removesuffix(".npz"))
-        arch = timm_arch(str(meta["variant"]), int(meta.get("adapt_res", 224)))
-    model = create_timm(arch)
-    try:
-        model.load_pretrained(str(path))
-    except (KeyError, RuntimeError) as err:
-        raise ValueError(
-            f"{path} does not fit ({err}) the architecture {arch!r}; check that the "
-            "manifest's arch matches the checkpoint (depth, head, resolution)."
-        ) from err
-    return model.to(device).eval()
+    names = [
+        f"B_16-i1k-300ep-lr_0.001-aug_{aug}-wd_{wd}-do_{p}-sd_{p}--imagenet2012-steps_20k-lr_{lr}-res_224"
+        for aug, wd, p, lr in itertools.product(AUGS, ("0.1", "0.03"), ("0.0", "0.1"), ("0.01", "0.03"))
+    ]
+    rows = []
+    for name in sorted(names):
+        meta = parse_name(name)
+        rows.append({
+            "setting": SETTING, "model_id": name, "arch": timm_arch("B_16", 224), "source": "download",
+            "url": f"{BASE_URL}/{name}.npz", "filename": f"{name}.npz",
+            **{k: meta[k] for k in ("aug", "wd", "do", "sd", "lr", "epochs", "adapt_lr", "adapt_res", "adapt_steps")},
+            "upstream_best_val": float("nan"), "imagenet_minival_acc": float("nan"), "imagenet_acc": float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+@register
+class AugReg(Collection):
+    name = SETTING
+    description = "ViT-B/16 trained from scratch on ImageNet-1k with AugReg recipes (Steiner et al. 2021)."
+    columns = (
+        ("url", "string"), ("filename", "string"), ("aug", "string"), ("wd", "float64"), ("do", "float64"),
+        ("sd", "float64"), ("lr", "float64"), ("epochs", "int64"), ("adapt_lr", "float64"), ("adapt_res", "int64"),
+        ("adapt_steps", "int64"), ("upstream_best_val", "float64"), ("imagenet_minival_acc", "float64"),
+        ("imagenet_acc", "float64"),
+    )
+    published = {"imagenet_acc": "test"}
+    block_schema = {
+        **Collection.block_schema,
+        "models_csv": {"description": "A downloaded AugReg index.csv (optional; without it the 56 models come from the documented name grid and index.csv is downloaded for the published accuracies).", "type": "string"},
+    }
+    sheet_keys = (*Collection.sheet_keys, "models_csv")
+    data_keys = ("data_root", "arch")
+    defaults = {"figures": {"color": "adapt_lr", "marker": "aug"}, "correlation": {"group_by": ["aug"]}}
+
+    def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        if "models_csv" in block:
+            return select(read_index(Path(block["models_csv"])))
+        return grid_sheet()
+
+    def downloads(self, block: Mapping[str, Any]) -> dict[str, str]:
+        return {} if "models_csv" in block else {"index.csv": mirrored(INDEX_URL, block.get("base_url"))}
+
+    def published_inputs(self, block: Mapping[str, Any]) -> dict[str, Ref]:
+        return {"index": Ref("file", block["models_csv"]) if "models_csv" in block else Ref("download", "index.csv")}
+
+    def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
+        """ImageNet val accuracy = the index's ``adapt_final_test``, matched on ``adapt_filename``."""
+        index = read_index(Path(inputs["index"]))
+        acc = index.drop_duplicates("adapt_filename").set_index("adapt_filename")["adapt_final_test"].astype(float)
+        sheet = sheet.assign(imagenet_acc=sheet["model_id"].map(acc))
+        unmatched = sorted(sheet.loc[sheet["imagenet_acc"].isna(), "model_id"])
+        if unmatched:
+            raise ValueError(f"augreg models not found in the AugReg index.csv: {unmatched[:3]} ({len(unmatched)} in all)")
+        return super().published_metrics(sheet, inputs)
+
+    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+        from sharpgen.data.sources.imagenet import imagenet_subset
+
+        return imagenet_subset(self.name, block, block.get("arch", timm_arch("B_16", 224)), n)
+
+    def load_model(self, path: Path, arch: str, device):
+        from sharpgen.networks.timm_arch import load_big_vision_npz
+
+        return load_big_vision_npz(path, arch).to(device).eval()

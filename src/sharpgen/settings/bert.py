@@ -2,31 +2,27 @@
 
 Checkpoints: Zenodo record 4110593, ``bert_{00..99}.zip``, each a TF1 google-research/bert
 checkpoint (``bert_config.json``, ``vocab.txt``, ``model.ckpt-*.index/.data-*``) read here
-without TensorFlow (see :mod:`sharpgen.settings.tfbundle`). Output label order of the
-classifier, from google-research/bert ``MnliProcessor.get_labels``: contradiction,
-entailment, neutral. Published per-run accuracies: ``data/hans_berts_of_a_feather_accuracies_by_run.csv``.
+without TensorFlow (:mod:`sharpgen.networks.bert`). Sharpness data: the first n pairs of GLUE
+MNLI ``<data_root>/train.tsv``, tokenised with the first checkpoint's ``vocab.txt``. Published per-run accuracies: ``data/hans_berts_of_a_feather_accuracies_by_run.csv``.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import zipfile
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
-import torch
-from torch import nn
-from transformers import BertConfig, BertForSequenceClassification
 
-from sharpgen.settings import tfbundle
+from sharpgen.settings import Collection, Ref, register
+from sharpgen.settings.base import SHIFT_PREFIX, data_root
 
 SETTING = "bert"
 URL = "https://zenodo.org/record/4110593/files/bert_{run:02d}.zip"
 N_RUNS = 100
-LABELS = ("contradiction", "entailment", "neutral")
+MNLI_LAYOUT = "GLUE MNLI: <data_root>/train.tsv (and dev_matched.tsv)"
 ACCURACIES_FILE = "hans_berts_of_a_feather_accuracies_by_run.csv"
 _SUMMARY_COLUMNS = {
     "MNLI dev acc.": "mnli_dev_acc",
@@ -72,79 +68,48 @@ def manifest(accuracies_path: Path | None = None) -> pd.DataFrame:
     return pd.concat([sheet, acc.drop(columns="run")], axis=1)
 
 
-def tf_to_torch_name(name: str) -> str | None:
-    """State-dict key of transformers' BertForSequenceClassification for a TF variable, or None to skip."""
-    if name in ("output_weights", "output_bias"):
-        return "classifier." + ("weight" if name == "output_weights" else "bias")
-    if not name.startswith("bert/") or name.endswith(("adam_m", "adam_v")):
-        return None
-    key = re.sub(r"layer_(\d+)", r"layer.\1", name).replace("/", ".")
-    key = re.sub(r"\.(kernel|gamma)$", ".weight", key)
-    key = re.sub(r"\.beta$", ".bias", key)
-    if key.endswith("_embeddings"):
-        key += ".weight"
-    return key
+@register
+class Bert(Collection):
+    name = SETTING
+    description = "BERT-base fine-tuned on MNLI with 100 seeds (McCoy et al. 2020), tested on HANS."
+    columns = (
+        ("url", "string"), ("filename", "string"), ("seed_index", "int64"),
+        *((c, "float64") for c in _SUMMARY_COLUMNS.values()),
+        *((c, "float64") for c in (
+            "hans_ln_subject_object_swap", "hans_ln_preposition", "hans_ln_relative_clause", "hans_ln_passive",
+            "hans_ln_conjunction", "hans_le_relative_clause", "hans_le_around_prepositional_phrase",
+            "hans_le_around_relative_clause", "hans_le_conjunction", "hans_le_passive", "hans_sn_np_s",
+            "hans_sn_pp_on_subject", "hans_sn_relative_clause_on_subject", "hans_sn_past_participle", "hans_sn_np_z",
+            "hans_se_conjunction", "hans_se_adjective", "hans_se_understood_object", "hans_se_relative_clause_on_obj",
+            "hans_se_pp_on_obj", "hans_cn_embedded_under_if", "hans_cn_after_if_clause", "hans_cn_embedded_under_verb",
+            "hans_cn_disjunction", "hans_cn_adverb", "hans_ce_embedded_under_since", "hans_ce_after_since_clause",
+            "hans_ce_embedded_under_verb", "hans_ce_conjunction", "hans_ce_adverb",
+        )),
+    )
+    published = {
+        "mnli_dev_acc": "test",
+        **{f"hans_{h}_{label}": f"{SHIFT_PREFIX}hans_{h}_{label}"
+           for h in ("lexical", "subsequence", "constituent") for label in ("entailed", "nonentailed")},
+    }
+    defaults = {"figures": {"color": "hans_overall_acc", "marker": None}}
 
+    def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        return manifest()
 
-def convert_state_dict(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Rename TF variables to PyTorch keys; dense kernels (in, out) become weights (out, in)."""
-    out: dict[str, torch.Tensor] = {}
-    for name, array in tensors.items():
-        key = tf_to_torch_name(name)
-        if key is None:
-            continue
-        if name.endswith("/kernel"):
-            array = array.T
-        out[key] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    return out
+    def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
+        return {"checkpoint": Ref("checkpoint", str(sheet["model_id"].iloc[0]))}  # its vocab.txt tokenises
 
+    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+        from sharpgen.data.sources.mnli import encode, read_mnli, tokenizer
+        from sharpgen.networks.bert import checkpoint_dir, find_file
 
-def unpack(archive: Path) -> Path:
-    """Extract ``bert_XX.zip`` next to itself (once) and return the directory."""
-    target = archive.with_suffix("")
-    if not (target / ".complete").exists():
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(target)
-        (target / ".complete").touch()
-    return target
+        pairs = read_mnli(data_root(self.name, block, "train.tsv", MNLI_LAYOUT))
+        if len(pairs) < n:
+            raise ValueError(f"bert.sharpness.n = {n} but MNLI train has only {len(pairs)} pairs; lower it")
+        vocab = find_file(checkpoint_dir(Path(inputs["checkpoint"])), "vocab.txt")
+        return encode(pairs.head(n), tokenizer(vocab), 128)
 
+    def load_model(self, path: Path, arch: str, device):
+        from sharpgen.networks.bert import load_bert
 
-def find_file(directory: Path, name: str) -> Path:
-    """The single file called ``name`` under ``directory``."""
-    found = sorted(directory.rglob(name))
-    if len(found) != 1:
-        raise FileNotFoundError(f"expected one {name} under {directory}, found {len(found)}")
-    return found[0]
-
-
-class BertClassifier(nn.Module):
-    """One-tensor wrapper: input LongTensor (B, 3, L) = (input_ids, attention_mask, token_type_ids)."""
-
-    def __init__(self, bert: BertForSequenceClassification) -> None:
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 3) in label order contradiction, entailment, neutral."""
-        if x.ndim != 3 or x.shape[1] != 3:
-            raise ValueError(f"BertClassifier expects a (B, 3, L) LongTensor, got shape {tuple(x.shape)}")
-        return self.bert(input_ids=x[:, 0], attention_mask=x[:, 1], token_type_ids=x[:, 2]).logits
-
-
-def load_model(path: Path, device: torch.device) -> BertClassifier:
-    """Load a McCoy et al. checkpoint (the .zip or its extracted directory) into a BertClassifier."""
-    path = Path(path)
-    directory = unpack(path) if path.suffix == ".zip" else path
-    config_path = find_file(directory, "bert_config.json")
-    config = BertConfig(**json.loads(config_path.read_text()), num_labels=len(LABELS),
-                        id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    model = BertForSequenceClassification(config)
-    prefix = tfbundle.checkpoint_prefix(directory)
-    state = convert_state_dict(tfbundle.read_checkpoint(prefix, keep=lambda n: tf_to_torch_name(n) is not None))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"TF checkpoint {prefix} does not match {config_path}: missing {missing}, "
-            f"unexpected {unexpected}. Is this an MNLI run_classifier checkpoint?"
-        )
-    return BertClassifier(model).to(device).eval()
+        return load_bert(path).to(device).eval()

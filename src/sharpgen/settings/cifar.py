@@ -5,20 +5,31 @@ user provides. Required columns: ``model_id, arch, location, lr, sam_rho, augmen
 (``location`` is an http(s) URL or a local path; ``url`` or ``path`` are accepted as its name).
 Optional: ``epochs``, ``batch_size``, ``model_width``, ``label_noise`` and published metrics.
 ``arch`` is ``"module:function"``, the import path of a zero-argument factory returning the
-untrained ``nn.Module`` whose state dict the checkpoint holds. A checkpoint is a
+untrained ``nn.Module`` whose state dict the checkpoint holds (the paper's two families:
+``sharpgen.networks.architectures:preact_resnet18`` and ``...:simple_vit``). A checkpoint is a
 ``torch.save`` of either that state dict or ``{"last": state_dict, ...}`` (the authors' format).
+Data: CIFAR-10 (downloaded) for training and sharpness; CIFAR-10-C under ``data_root`` for
+``metrics: evaluate``.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-import torch
+
+from sharpgen.settings import Collection, Ref, register
+from sharpgen.settings.base import SHIFT_PREFIX, data_root
 
 SETTING = "cifar"
+ARCHIVE = "cifar-10-python.tar.gz"
+TRAIN_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10C_LAYOUT = "CIFAR-10-C: <data_root>/CIFAR-10-C/<corruption>.npy and labels.npy"
+OPTIONAL = ("epochs", "batch_size", "model_width", "label_noise", "train_acc", "test_acc", "cifar10c_acc")
 REQUIRED = ("model_id", "arch", "location", "lr", "sam_rho", "augment", "randaug")
 NUMERIC = ("lr", "sam_rho", "epochs", "batch_size", "model_width", "label_noise")
 BOOLEAN = ("augment", "randaug")
@@ -34,13 +45,8 @@ def _as_bool(sheet_path: Path, column: str, values: pd.Series) -> pd.Series:
     return text.isin(_TRUE)
 
 
-def manifest(sheet_path: Path | None) -> pd.DataFrame:
+def manifest(sheet_path: Path) -> pd.DataFrame:
     """Validate the user's CSV of CIFAR-10 models and return the model sheet."""
-    if sheet_path is None:
-        raise ValueError(
-            "setting 'cifar' needs a CSV of your CIFAR-10 checkpoints (pass index_path); "
-            f"required columns: {', '.join(REQUIRED)}"
-        )
     sheet_path = Path(sheet_path)
     if not sheet_path.is_file():
         raise FileNotFoundError(f"CIFAR-10 model sheet {sheet_path} does not exist")
@@ -88,8 +94,10 @@ def resolve_factory(arch: str):
         raise ValueError(f"cannot import model factory {arch!r} (expected 'module:function'): {err}") from err
 
 
-def load_model(path: Path, device: torch.device, arch: str) -> torch.nn.Module:
+def load_model(path: Path, arch: str):
     """Build ``arch`` and load a checkpoint (plain state dict or the authors' ``{"last": ...}``)."""
+    import torch
+
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "last" in state:
         state = state["last"]
@@ -98,4 +106,68 @@ def load_model(path: Path, device: torch.device, arch: str) -> torch.nn.Module:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ValueError(f"{path} does not match architecture {arch!r}: {err}") from err
-    return model.to(device).eval()
+    return model
+
+
+@register
+class Cifar(Collection):
+    name = SETTING
+    description = "The authors' ResNet-18 and ViT models trained from scratch on CIFAR-10 (a CSV of your checkpoints)."
+    columns = (
+        ("url", "string"), ("filename", "string"), ("path", "string"), ("lr", "float64"), ("sam_rho", "float64"),
+        ("augment", "bool"), ("randaug", "bool"), *((c, "float64") for c in OPTIONAL),
+    )
+    metric_sources = ("evaluate", "published")
+    published = {"train_acc": "train", "test_acc": "test", "cifar10c_acc": f"{SHIFT_PREFIX}cifar10c"}
+    block_schema = {
+        **Collection.block_schema,
+        "models_csv": {"description": "The CSV model sheet (model_id, arch, url or path, lr, sam_rho, augment, randaug; optional epochs, batch_size, model_width, label_noise, train_acc, test_acc, cifar10c_acc).", "type": "string"},
+    }
+    sheet_keys = (*Collection.sheet_keys, "models_csv")
+    defaults = {"sharpness": {"max_train_error": 0.01}, "figures": {"color": "lr", "marker": "augment"}}
+
+    def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        if "models_csv" not in block:
+            raise ValueError(f"config cifar.models_csv is not set: give the CSV of your checkpoints (required columns: {', '.join(REQUIRED)})")
+        sheet = manifest(Path(block["models_csv"]))
+        known = {name for name, _ in self.columns} | {"setting", "model_id", "arch", "source"}
+        unknown = sorted(set(sheet.columns) - known)
+        if unknown:
+            raise ValueError(f"config cifar.models_csv ({block['models_csv']}): columns {unknown} are not known; allowed: {sorted(known)}")
+        return sheet.assign(**{c: float("nan") for c in OPTIONAL if c not in sheet})
+
+    def downloads(self, block: Mapping[str, Any]) -> dict[str, str]:
+        return {ARCHIVE: TRAIN_URL}  # the data set, never mirrored with the checkpoints
+
+    def dataset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
+        return {"archive": Ref("download", ARCHIVE)}
+
+    subset_inputs = dataset_inputs
+
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]):
+        """CIFAR-10 train and test, CIFAR-10-C mixed (severity 5) under ``data_root``."""
+        from sharpgen.data.sources.cifar10 import cifar10, cifar10c_mixed
+
+        corrupted = data_root(self.name, block, "CIFAR-10-C", CIFAR10C_LAYOUT)
+        splits = {
+            "train": cifar10(inputs["archive"], "train"),
+            "test": cifar10(inputs["archive"], "test"),
+            f"{SHIFT_PREFIX}cifar10c": cifar10c_mixed(corrupted, severity=5, seed=0),
+        }
+        index = pd.DataFrame({
+            "index": [i for name in ("train", "test") for i in range(len(splits[name][1]))],
+            "split": [name for name in ("train", "test") for _ in range(len(splits[name][1]))],
+        })
+        return splits, index
+
+    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+        """The first n CIFAR-10 training images in [0, 1] (the models normalise inside)."""
+        from sharpgen.data.sources.cifar10 import cifar10
+
+        x, y = cifar10(inputs["archive"], "train", n)
+        if len(y) < n:
+            raise ValueError(f"cifar.sharpness.n = {n} but {inputs['archive']} has only {len(y)} training images; lower it")
+        return x, y
+
+    def load_model(self, path: Path, arch: str, device):
+        return load_model(path, arch).to(device).eval()

@@ -3,23 +3,23 @@
 A checkpoint ``model_{i}.pt`` is the state dict of model-soups' ``ModelWrapper``: the OpenAI
 CLIP model under ``model.`` (text tower removed; the visual tower under ``model.visual.``) and
 ``classification_head.{weight,bias}`` (Linear 512 -> 1000) applied to L2-normalised image
-features. ``model_0`` is the linear-probe initialisation (no fine-tuning hyperparameters).
-Metadata shipped in ``data/`` (see ``data/PROVENANCE.md``).
+features (:mod:`sharpgen.networks.clip`). ``model_0`` is the linear-probe initialisation (no
+fine-tuning hyperparameters). Metadata shipped in ``data/`` (see ``data/PROVENANCE.md``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from timm.models.vision_transformer import checkpoint_filter_fn
-from torch import nn
 
-from sharpgen.settings.arch import create_timm
+from sharpgen.settings import Collection, register
+from sharpgen.settings.base import SHIFT_PREFIX
 
 SETTING = "soups"
 URL = "https://github.com/mlfoundations/model-soups/releases/download/v0.0.2/model_{i}.pt"
@@ -80,31 +80,32 @@ def manifest(hparams_path: Path | None = None, results_path: Path | None = None)
     return sheet.merge(hp, on="model_id", validate="1:1").merge(res, on="model_id", validate="1:1")
 
 
-class SoupClassifier(nn.Module):
-    """CLIP image tower -> L2 normalisation -> Linear head, as model-soups' ModelWrapper."""
+@register
+class Soups(Collection):
+    name = SETTING
+    description = "CLIP ViT-B/32 fine-tuned on ImageNet: the 72 models of model soups (Wortsman et al. 2022)."
+    columns = (
+        ("url", "string"), ("filename", "string"), ("is_init", "bool"), ("lr", "float64"), ("wd", "float64"),
+        ("epochs", "int64"), ("randaug", "string"), ("mixup", "float64"), ("label_smoothing", "float64"),
+        *((c, "float64") for c in _RESULT_COLUMNS.values()),
+    )
+    published = {
+        "imagenet_acc": "test",
+        **{c: f"{SHIFT_PREFIX}{c.removesuffix('_acc')}" for c in
+           ("imagenetv2_acc", "imagenet_r_acc", "imagenet_sketch_acc", "objectnet_acc", "imagenet_a_acc")},
+    }
+    data_keys = ("data_root", "arch")
+    defaults = {"figures": {"color": "lr", "marker": "randaug"}, "correlation": {"group_by": ["randaug"]}}
 
-    def __init__(self, visual: nn.Module, head: nn.Linear) -> None:
-        super().__init__()
-        self.visual = visual
-        self.classification_head = head
-        self.pretrained_cfg = dict(getattr(visual, "pretrained_cfg", {}))
+    def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        return manifest()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.visual(x)
-        return self.classification_head(features / features.norm(dim=-1, keepdim=True))
+    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+        from sharpgen.data.sources.imagenet import imagenet_subset
 
+        return imagenet_subset(self.name, block, block.get("arch", ARCH), n)
 
-def load_model(path: Path, device: torch.device, arch: str = ARCH) -> SoupClassifier:
-    """Load a model-soups ``model_{i}.pt`` into a timm CLIP tower plus the classification head."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    needed = ("model.visual.proj", "classification_head.weight", "classification_head.bias")
-    missing = [k for k in needed if k not in state]
-    if missing:
-        raise ValueError(f"{path} is not a model-soups ModelWrapper state dict: missing keys {missing}")
-    visual_sd = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.visual.")}
-    visual = create_timm(arch, num_classes=state["model.visual.proj"].shape[1])
-    visual.load_state_dict(checkpoint_filter_fn(visual_sd, visual), strict=True)
-    weight = state["classification_head.weight"]
-    head = nn.Linear(weight.shape[1], weight.shape[0])
-    head.load_state_dict({"weight": weight, "bias": state["classification_head.bias"]})
-    return SoupClassifier(visual, head).to(device).eval()
+    def load_model(self, path: Path, arch: str, device):
+        from sharpgen.networks.clip import load_soup
+
+        return load_soup(path, arch).to(device).eval()

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-TRAIN_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+from sharpgen.settings.cifar import TRAIN_URL
+
 CIFAR10C_URL = "https://zenodo.org/record/2535967/files/CIFAR-10-C.tar"
 MEMBER_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -19,8 +20,6 @@ CORRUPTIONS = (
     "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform",
     "pixelate", "jpeg_compression",
 )
-MEAN = (0.4914, 0.4822, 0.4465)  # normalisation of the authors' training code
-STD = (0.2023, 0.1994, 0.2010)
 
 
 def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,9 +7,9 @@ then float, then ``true``/``false``, else kept as strings. Example of a tiny tes
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qsl
 
-import timm
 import torch
 
 
@@ -32,5 +32,20 @@ def parse_arch(arch: str) -> tuple[str, dict[str, int | float | bool | str]]:
 
 def create_timm(arch: str, **defaults) -> torch.nn.Module:
     """Build an untrained timm model from an architecture string (``defaults`` < string overrides)."""
+    import timm
+
     name, overrides = parse_arch(arch)
     return timm.create_model(name, pretrained=False, **{**defaults, **overrides})
+
+
+def load_big_vision_npz(path: Path, arch: str) -> torch.nn.Module:
+    """A timm ViT for ``arch`` filled from a big_vision / vit_jax ``.npz`` checkpoint (AugReg)."""
+    model = create_timm(arch)
+    try:
+        model.load_pretrained(str(path))
+    except (KeyError, RuntimeError) as err:
+        raise ValueError(
+            f"{path} does not fit ({err}) the architecture {arch!r}; check that the "
+            "model sheet's arch matches the checkpoint (depth, head, resolution)."
+        ) from err
+    return model

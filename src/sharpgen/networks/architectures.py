@@ -1,4 +1,12 @@
-"""Digits-scale versions of the paper's CIFAR-10 families: a pre-activation ResNet and a SimpleViT."""
+"""The architectures trained here: a pre-activation ResNet and a SimpleViT, at digits scale
+(8x8 grey images) and at the paper's CIFAR-10 scale (32x32 colour images).
+
+Inputs are images in [0, 1]; a model built with ``mean``/``std`` normalises them inside
+(non-persistent buffers, so state dicts hold weights only). Initialisation follows the global
+torch RNG, in the order the modules are created.
+"""
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -6,6 +14,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 ARCHITECTURES: tuple[str, ...] = ("resnet", "vit")
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # normalisation of the authors' training code
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel; identity when built without statistics."""
+
+    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+        super().__init__()
+        self.enabled = mean is not None
+        if self.enabled:
+            self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std if self.enabled else x
 
 
 class PreActBlock(nn.Module):
@@ -29,16 +53,22 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet(nn.Module):
-    """Small pre-activation ResNet for (N, 1, 8, 8) inputs.
-
-    A 3x3 stem, then stages of ``blocks_per_stage`` blocks with width, 2*width, 4*width channels
-    (stride 2 between stages: 8x8 -> 4x4 -> 2x2), BN-ReLU, global average pooling and a Linear head.
+    """Pre-activation ResNet: a 3x3 stem, then stages of ``blocks_per_stage`` blocks with width,
+    2*width, 4*width, ... channels (stride 2 between stages), BN-ReLU, global average pooling and
+    a Linear head. Digits: 3 stages of 1 block on (N, 1, 8, 8); ResNet-18: 4 stages of 2 blocks.
     """
 
     def __init__(
-        self, num_classes: int = 10, width: int = 16, blocks_per_stage: tuple[int, ...] = (1, 1, 1), in_channels: int = 1
+        self,
+        num_classes: int = 10,
+        width: int = 16,
+        blocks_per_stage: tuple[int, ...] = (1, 1, 1),
+        in_channels: int = 1,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
+        self.normalize = Normalize(mean, std)
         self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
         blocks: list[nn.Module] = []
         c_in = width
@@ -53,7 +83,7 @@ class PreActResNet(nn.Module):
         self.head = nn.Linear(c_in, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn(self.blocks(self.stem(x))))
+        out = F.relu(self.bn(self.blocks(self.stem(self.normalize(x)))))
         return self.head(out.mean(dim=(2, 3)))
 
 
@@ -101,8 +131,9 @@ class FeedForward(nn.Module):
 class SimpleViT(nn.Module):
     """SimpleViT (Beyer et al., 2022) for small images.
 
-    Linear patch embedding of flattened patches, fixed 2D sincos positions, pre-norm transformer
-    blocks, mean pooling, LayerNorm + Linear head; no dropout, no class token.
+    Linear patch embedding of flattened patches (LayerNorm before it with ``patch_norm``), fixed
+    2D sincos positions, pre-norm transformer blocks, mean pooling, LayerNorm + Linear head; no
+    dropout, no class token. ``dim_head`` defaults to ``dim // heads``.
     """
 
     def __init__(
@@ -115,16 +146,25 @@ class SimpleViT(nn.Module):
         heads: int = 4,
         mlp_dim: int = 64,
         in_channels: int = 1,
+        dim_head: int | None = None,
+        patch_norm: bool = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        if image_size % patch_size != 0 or dim % heads != 0:
-            raise ValueError("image_size must be divisible by patch_size and dim by heads")
+        if image_size % patch_size != 0:
+            raise ValueError(f"image_size {image_size} must be divisible by patch_size {patch_size}")
+        if dim_head is None and dim % heads != 0:
+            raise ValueError(f"the ViT width (dim) {dim} must be divisible by its {heads} heads")
+        self.normalize = Normalize(mean, std)
         self.patch_size = patch_size
         grid = image_size // patch_size
-        self.patch_embed = nn.Sequential(nn.Linear(in_channels * patch_size**2, dim), nn.LayerNorm(dim))
+        patch_dim = in_channels * patch_size**2
+        embed = [nn.LayerNorm(patch_dim)] if patch_norm else []
+        self.patch_embed = nn.Sequential(*embed, nn.Linear(patch_dim, dim), nn.LayerNorm(dim))
         self.register_buffer("pos_embedding", sincos_posemb_2d(grid, grid, dim), persistent=False)
         self.layers = nn.ModuleList(
-            nn.ModuleList([Attention(dim, heads, dim // heads), FeedForward(dim, mlp_dim)]) for _ in range(depth)
+            nn.ModuleList([Attention(dim, heads, dim_head or dim // heads), FeedForward(dim, mlp_dim)]) for _ in range(depth)
         )
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
 
@@ -135,7 +175,7 @@ class SimpleViT(nn.Module):
         return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), -1)
 
     def forward(self, x: Tensor) -> Tensor:
-        tokens = self.patch_embed(self.patchify(x)) + self.pos_embedding
+        tokens = self.patch_embed(self.patchify(self.normalize(x))) + self.pos_embedding
         for attention, feed_forward in self.layers:
             tokens = tokens + attention(tokens)
             tokens = tokens + feed_forward(tokens)
@@ -152,3 +192,16 @@ def build_model(arch: str, num_classes: int = 10, width: int | None = None) -> n
         dim = width or 32
         return SimpleViT(num_classes=num_classes, dim=dim, mlp_dim=2 * dim)
     raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+
+
+def preact_resnet18(num_classes: int = 10, width: int = 64) -> nn.Module:
+    """The paper's CIFAR-10 ResNet-18: pre-activation, 4 stages of 2 blocks, width 64, 32x32x3 inputs."""
+    return PreActResNet(num_classes, width, (2, 2, 2, 2), in_channels=3, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+
+
+def simple_vit(num_classes: int = 10) -> nn.Module:
+    """The paper's CIFAR-10 ViT: SimpleViT, dim 512, depth 6, 16 heads of 64, MLP 1024, patch 4, 32x32x3 inputs."""
+    return SimpleViT(
+        num_classes, image_size=32, patch_size=4, dim=512, depth=6, heads=16, mlp_dim=1024, in_channels=3,
+        dim_head=64, patch_norm=True, mean=CIFAR10_MEAN, std=CIFAR10_STD,
+    )

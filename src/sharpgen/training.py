@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sharpgen.data.augment import augment_batch
-from sharpgen.zoo.architectures import build_model
+from sharpgen.networks.architectures import build_model
 
 WARMUP_FRACTION = 0.2
 

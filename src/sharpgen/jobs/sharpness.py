@@ -1,6 +1,6 @@
-"""One sharpness job: every definition for one model, each (model, definition) pair cached.
+"""Rule of workflow/rules/sharpness.smk: every definition for some models, each pair cached.
 
-A job computes all configured definitions of one model, so imports, the checkpoint and the
+A job computes all configured definitions of its models, so imports, checkpoints and the
 data subset are loaded once. Each finished pair is written at once, atomically, to a cache
 file keyed by a fingerprint of the checkpoint, the data subset and the engine's source. A
 rerun (more radii, a killed job) recomputes only the pairs whose cache entry is missing or
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import os
 import platform
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +22,12 @@ import torch
 from torch import Tensor, nn
 
 import sharpgen
-from sharpgen import tables
+from sharpgen import datasets, settings, tables
+from sharpgen.log import log
 from sharpgen.sharpness import Definition, compute_sharpness, split_batches
 from sharpgen.sharpness.result import BatchResult, SharpnessResult
+
+SLOW_BATCH_SECONDS = 2.0  # per-batch log lines only where batches are slow (large models)
 
 
 def engine_fingerprint() -> str:
@@ -68,7 +73,7 @@ def cached_row(path: Path, fingerprint: str) -> dict | None:
     return frame.iloc[0].to_dict()
 
 
-def run(
+def model_sharpness(
     setting: str,
     model_id: str,
     model: nn.Module,
@@ -77,7 +82,7 @@ def run(
     cache_dir: Path,
     fingerprint: str,
     device: torch.device,
-    log: Callable[[str], None],
+    step: Callable[[str], None],
     on_batch: Callable[[BatchResult, int], None] | None = None,
 ) -> pd.DataFrame:
     """Sharpness of ``model`` under every definition; returns one row per definition."""
@@ -87,14 +92,71 @@ def run(
         path = cache_dir / f"{definition.id}.parquet"
         row = cached_row(path, fingerprint)
         if row is not None:
-            log(f"[{i + 1}/{len(definitions)}] {definition.id}: cached ({row['sharpness_loss']:.6g})")
+            step(f"[{i + 1}/{len(definitions)}] {definition.id}: cached ({row['sharpness_loss']:.6g})")
         else:
             result = compute_sharpness(model, split_batches(x, y, definition.m), definition, device=device, on_batch=on_batch)
             row = result_row(setting, model_id, result, fingerprint)
             tables.write(pd.DataFrame([row]), path, tables.SHARPNESS, "sharpness")
-            log(
+            step(
                 f"[{i + 1}/{len(definitions)}] {definition.id}: sharpness {row['sharpness_loss']:.6g} "
                 f"(error {row['sharpness_error']:+.4f}) in {row['seconds']:.2f} s on {row['device']}"
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _since_process_start() -> float:
+    """Seconds since this process was created (interpreter start and imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def sharpness(
+    setting: str,
+    models: Sequence[tuple[str, Path, str]],
+    subset: Path,
+    definitions: Sequence[Definition],
+    cache_dir: Path,
+    threads: int,
+    out: Path,
+) -> None:
+    """Every definition for every model (id, checkpoint, arch) on the subset -> ``out``."""
+    from sharpgen.device import job_device
+    from sharpgen.download import sha256_file
+    from sharpgen.progress import Progress
+
+    device = job_device(threads)
+    setting_ = settings.get(setting)
+    data = datasets.load(subset)["sharpness"]
+    subset_sha, engine = sha256_file(subset), engine_fingerprint()
+    fixed = _since_process_start()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    log(
+        f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}"
+        + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
+    )
+    pairs = Progress("pairs", len(models) * len(definitions), unit="pair")
+
+    def on_batch(result: BatchResult, total: int) -> None:
+        if result.seconds >= SLOW_BATCH_SECONDS:
+            log(f"    batch {result.index + 1}/{total}: sharpness {result.sharpness_loss:.5g} in {result.seconds:.1f} s")
+
+    frames, compute = [], 0.0
+    for i, (model_id, path, arch) in enumerate(models):
+        t0 = time.perf_counter()
+        model = setting_.load_model(path, arch, device)
+        fingerprint = pair_fingerprint(sha256_file(path), subset_sha, engine)
+        fixed += time.perf_counter() - t0
+        log(f"model {i + 1}/{len(models)}: {model_id}")
+        t1 = time.perf_counter()
+        frames.append(
+            model_sharpness(setting, model_id, model, data, list(definitions), cache_dir / model_id, fingerprint, device, pairs.step, on_batch)
+        )
+        compute += time.perf_counter() - t1
+    tables.write(pd.concat(frames, ignore_index=True), out, tables.SHARPNESS, "sharpness")
+    share = fixed / compute if compute > 0 else float("inf")
+    log(
+        f"fixed cost {fixed:.2f} s (interpreter start, imports, data and model loading), "
+        f"sharpness compute {compute:.2f} s, fixed/compute = {share:.2f}"
+    )

@@ -1,0 +1,100 @@
+"""The validated config: every setting's block checked and completed with its defaults.
+
+The top level (``settings``, ``grid``) is validated by the workflow against
+``workflow/schemas/config.schema.yaml``; each setting's block here, against
+``workflow/schemas/setting.schema.yaml`` plus the setting's own keys. Defaults apply at every
+depth, also behind ``$ref``; errors name the key. Light: no torch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+from sharpgen import settings
+
+TOP_LEVEL = ("settings", "grid")
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow a local ``$ref`` (``#/$defs/name``) to the schema it names."""
+    while "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def _with_defaults(cls):
+    """A validator class that fills in ``default`` of missing properties, also behind ``$ref``."""
+    check_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                sub = _resolve(sub, validator.schema)
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, schema)
+
+    return validators.extend(cls, {"properties": properties})
+
+
+Validator = _with_defaults(Draft202012Validator)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, merging nested mappings."""
+    out = dict(copy.deepcopy(base))
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else copy.deepcopy(value)
+    return out
+
+
+def block_schema(name: str, common: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema of setting ``name``'s block: the common keys plus the setting's own."""
+    setting = settings.get(name)
+    schema = copy.deepcopy(dict(common))
+    schema["properties"].update(copy.deepcopy(dict(setting.block_schema)))
+    schema["properties"]["metrics"] = {
+        **schema["properties"]["metrics"], "enum": list(setting.metric_sources), "default": setting.metric_sources[0],
+    }
+    return schema
+
+
+def validate_block(name: str, block: Mapping[str, Any], common: Mapping[str, Any]) -> dict[str, Any]:
+    """Setting ``name``'s block, completed with the setting's and the schema's defaults."""
+    schema = block_schema(name, common)
+    out = _merge(settings.get(name).defaults, block)
+    errors = sorted(Validator(schema).iter_errors(out), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in (name, *error.absolute_path))
+        raise ValueError(f"config {where}: {error.message}")
+    return out
+
+
+def load_common(path: str | Path) -> dict[str, Any]:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def resolve(config: Mapping[str, Any], common_schema: str | Path) -> dict[str, dict[str, Any]]:
+    """Validated blocks of the settings the config runs, by name.
+
+    Every top-level key besides ``settings`` and ``grid`` must name a registered setting.
+    """
+    known = settings.names()
+    for key in config:
+        if key not in TOP_LEVEL and key not in known:
+            raise ValueError(f"config: unknown key {key!r}; top-level keys are {', '.join(TOP_LEVEL)} and setting blocks ({', '.join(known)})")
+    unknown = [s for s in config["settings"] if s not in known]
+    if unknown:
+        raise ValueError(f"config settings: unknown setting(s) {unknown}; known settings: {', '.join(known)}")
+    common = load_common(common_schema)
+    return {name: validate_block(name, config.get(name) or {}, common) for name in config["settings"]}

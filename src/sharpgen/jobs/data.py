@@ -1,0 +1,27 @@
+"""Rules of workflow/rules/data.smk: a setting's evaluation splits and its sharpness subset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sharpgen import datasets, settings
+from sharpgen.atomic import atomic_path
+from sharpgen.log import log
+
+
+def prepare_dataset(setting: str, block: Mapping[str, Any], inputs: Mapping[str, Path], out_dataset: Path, out_split: Path) -> None:
+    """Evaluation splits -> ``out_dataset``; where each example comes from -> ``out_split`` (Parquet)."""
+    splits, index = settings.get(setting).dataset(block, inputs)
+    datasets.save(splits, out_dataset)
+    with atomic_path(out_split) as tmp:
+        index.to_parquet(tmp, index=False)
+    log(f"{setting}: " + ", ".join(f"{k}={len(v[1])}" for k, v in splits.items()))
+
+
+def prepare_subset(setting: str, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path], out: Path) -> None:
+    """The n examples on which sharpness is measured -> ``out``."""
+    x, y = settings.get(setting).subset(block, n, inputs)
+    datasets.save({"sharpness": (x, y)}, out)
+    log(f"{setting}: sharpness subset of {n} training examples, inputs {tuple(x.shape)}")

@@ -1,0 +1,67 @@
+"""Rules of workflow/rules/tables.smk: the models table, aggregated tables and the tau tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sharpgen import analysis, plan, tables
+from sharpgen.atomic import atomic_path
+from sharpgen.log import log
+
+KINDS = {"metrics": tables.METRICS, "history": tables.HISTORY, "sharpness": tables.SHARPNESS}
+
+
+def models_table(setting: str, block: Mapping[str, Any], out: Path) -> None:
+    """The setting's model sheet, rebuilt from the block's sheet keys, as its models table.
+
+    Rebuilt here rather than passed on the command line: BERT's 100 x 45 sheet as JSON exceeds
+    the kernel's 128 KiB limit on one argument.
+    """
+    sheet = plan.model_sheet(setting, block)
+    tables.write(sheet, out, tables.models_schema(setting), "models")
+    log(f"{setting}: {len(sheet)} models -> {out}")
+
+
+def aggregate(kind: str, inputs: Sequence[Path], out: Path) -> None:
+    """Concatenate per-job tables of one kind."""
+    frame = tables.concat(list(inputs), KINDS[kind], kind, out)
+    log(f"{kind}: {len(frame)} rows from {len(inputs)} files -> {out}")
+
+
+def correlation_markdown(setting: str, table: pd.DataFrame, gran: pd.DataFrame, kept: int, total: int, max_train_error: float) -> str:
+    """The tau tables as Markdown, shaped like the paper's: all models, then each subgroup, then Psi."""
+    from sharpgen.correlation import markdown_table
+
+    measures = table.rename(columns={"definition": "measure"})
+    sections = [
+        f"# Kendall tau, setting {setting}\n",
+        f"{kept} of {total} models (training error <= {max_train_error}).",
+        "tau-b (tie-corrected; tau-a is in correlation.parquet), all models:\n",
+        markdown_table(measures, subgroup="all"),
+    ]
+    for subgroup in sorted(set(table["subgroup"]) - {"all"}):
+        sections += [f"\n## {subgroup}\n", markdown_table(measures, subgroup=subgroup)]
+    if len(gran):
+        psi = gran[gran["axis"] == "Psi"].rename(columns={"definition": "measure", "psi": "tau_b"}).assign(subgroup="all")
+        sections += ["\n## Granulated Kendall coefficient Psi (Jiang et al., 2020)\n", markdown_table(psi, subgroup="all")]
+    return "\n".join(sections) + "\n"
+
+
+def correlate(
+    setting: str, models: Path, metrics: Path, sharpness: Path, group_by: Sequence[str], axes: Sequence[str],
+    max_train_error: float, out_table: Path, out_granulated: Path, out_markdown: Path,
+) -> None:
+    """Kendall tau of every definition against every target, as Parquet and Markdown."""
+    models_ = tables.read(models, tables.models_schema(setting))
+    metrics_ = tables.read(metrics, tables.METRICS)
+    sharp = tables.read(sharpness, tables.SHARPNESS)
+    table, gran = analysis.correlate(setting, models_, metrics_, sharp, group_by, axes, max_train_error)
+    tables.write(table[tables.CORRELATION.names], out_table, tables.CORRELATION, "correlation")
+    tables.write(gran, out_granulated, tables.GRANULATED, "granulated")
+    kept = len(analysis.kept_models(metrics_, max_train_error))
+    with atomic_path(out_markdown) as tmp:
+        tmp.write_text(correlation_markdown(setting, table, gran, kept, len(models_), max_train_error))

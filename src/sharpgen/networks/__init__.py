@@ -1,0 +1,1 @@
+"""Networks: the architectures trained here, and loaders of the upstream checkpoint formats."""

@@ -1,0 +1,153 @@
+"""The interface every setting implements, and what the settings that download their models share.
+
+A setting is one module holding one ``Setting`` subclass, registered with
+``@sharpgen.settings.register``. The workflow asks it, without importing torch, timm or
+transformers, for its model sheet, its extra downloads and the inputs of its data steps; jobs
+ask it to build the data, load or train a model and read published metrics. Inputs are named
+by ``Ref`` values, never by paths: the workflow's path grammar (``workflow/rules/common.smk``)
+maps them to files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+import pandas as pd
+
+if TYPE_CHECKING:  # heavy modules are imported by the methods that need them
+    import torch
+    from torch import nn
+
+    from sharpgen.datasets import Splits
+
+SHEET_COLUMNS = ("setting", "model_id", "arch", "source")
+SOURCES = ("train", "download", "local")  # how a model's checkpoint comes to be
+DTYPES = ("string", "float64", "int64", "bool")
+SHIFT_PREFIX = "shift:"  # metrics split of a distribution-shift test set: shift:<name>
+
+
+class Ref(NamedTuple):
+    """An input of a data or metrics step, by kind: ``download`` (a file of the setting's
+    downloads, by name), ``checkpoint`` (a model's checkpoint, by model id), ``dataset`` (the
+    setting's evaluation splits) or ``file`` (a path the user gave in the config)."""
+
+    kind: str
+    name: str = ""
+
+
+class Setting:
+    """One study setting: where its models, data and metrics come from.
+
+    Class attributes declare what is fixed; methods take the setting's validated config block
+    (``block``) and return values. ``columns`` are the model sheet's columns after
+    ``SHEET_COLUMNS``, as (name, dtype), dtype one of ``DTYPES``: they type the models table.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    columns: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # metric sources the setting offers; the first is the default of ``<setting>.metrics``
+    metric_sources: ClassVar[tuple[str, ...]] = ("evaluate",)
+    # published accuracy column of the sheet -> metrics split (test, train, shift:<name>)
+    published: ClassVar[Mapping[str, str]] = {}
+    # JSON-schema properties of the setting's own config keys (with descriptions and defaults)
+    block_schema: ClassVar[Mapping[str, Any]] = {}
+    # defaults of the common keys (sharpness, correlation, figures) where the setting differs
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    # block keys that determine the model sheet, resp. the data (params of those rules)
+    sheet_keys: ClassVar[tuple[str, ...]] = ()
+    data_keys: ClassVar[tuple[str, ...]] = ()
+
+    # --- planning (light: no torch, timm or transformers) ---
+    def sheet(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        """One row per model: ``SHEET_COLUMNS`` then ``columns``; checkpoints that are not
+        trained here carry ``url`` (download) or ``path`` (local) and ``filename``."""
+        raise NotImplementedError
+
+    def downloads(self, block: Mapping[str, Any]) -> dict[str, str]:
+        """File name -> URL of the files besides checkpoints that the setting downloads."""
+        return {}
+
+    def dataset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
+        """Inputs of the evaluation splits (``metrics: evaluate``)."""
+        return {}
+
+    def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
+        """Inputs of the sharpness subset."""
+        return {}
+
+    def published_inputs(self, block: Mapping[str, Any]) -> dict[str, Ref]:
+        """Inputs of the published metrics besides the models table."""
+        return {}
+
+    # --- jobs ---
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]) -> tuple[Splits, pd.DataFrame]:
+        """The evaluation splits (train, test, shift:<name>) and a table of where each example
+        comes from (columns split, index: its row in the source data)."""
+        raise ValueError(f"setting {self.name!r} has no evaluation data: use {self.name}.metrics: published")
+
+    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The n examples on which sharpness is measured."""
+        raise NotImplementedError
+
+    def load_model(self, path: Path, arch: str, device: torch.device) -> nn.Module:
+        """The model stored at ``path`` (architecture ``arch`` of its sheet row), in eval mode on ``device``."""
+        raise NotImplementedError
+
+    def train(self, row: Mapping[str, Any], splits: Splits, device: torch.device, on_epoch) -> tuple[nn.Module, list[dict]]:
+        """Train the model of sheet row ``row`` (for settings whose sheet has ``source: train``)."""
+        raise ValueError(f"setting {self.name!r} trains no models")
+
+    def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
+        """The metrics rows of the published accuracies (error = 1 - accuracy)."""
+        from sharpgen.metrics import published_metrics
+
+        return published_metrics(self.name, sheet, self.published)
+
+
+class Collection(Setting):
+    """A setting whose models are downloaded (or linked from the user's disk), not trained here."""
+
+    metric_sources = ("published", "evaluate")
+    block_schema: ClassVar[Mapping[str, Any]] = {
+        "models": {"description": "How many models of the collection to use (the first k; all when absent).", "type": "integer", "minimum": 1},
+        "data_root": {"description": "Folder with the setting's data, read by jobs only (see the setting's layout in the README).", "type": "string"},
+        "base_url": {"description": "A mirror: replaces the URL prefix (everything before the file name) of every checkpoint.", "type": "string"},
+        "arch": {"description": "Replaces every model's architecture string (tests with tiny checkpoints, custom architectures).", "type": "string"},
+    }
+    sheet_keys = ("models", "base_url", "arch")
+    data_keys = ("data_root",)
+
+    def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        """The whole collection's sheet, before ``models``, ``arch`` and ``base_url`` apply."""
+        raise NotImplementedError
+
+    def sheet(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        sheet = self.collection(block)
+        if "models" in block:
+            sheet = sheet.head(block["models"])
+        if "arch" in block:
+            sheet = sheet.assign(arch=block["arch"])
+        if block.get("base_url") and "url" in sheet:
+            sheet = sheet.assign(url=[mirrored(u, block["base_url"]) for u in sheet["url"]])
+        return sheet.reset_index(drop=True)
+
+
+def mirrored(url: str, base_url: str | None) -> str:
+    """``url`` with its prefix (everything up to the file name) replaced by ``base_url``."""
+    if not base_url or not url:
+        return url
+    return f"{base_url.rstrip('/')}/{url.rsplit('/', 1)[-1]}"
+
+
+def data_root(setting: str, block: Mapping[str, Any], relative: str, layout: str) -> Path:
+    """``<data_root>/<relative>`` when it exists, else an error naming ``<setting>.data_root``."""
+    root = block.get("data_root")
+    if not root:
+        raise FileNotFoundError(f"config {setting}.data_root is not set; expected {layout}")
+    path = Path(root) / relative
+    if not path.exists():
+        raise FileNotFoundError(f"config {setting}.data_root = {root!r}: {path} does not exist; expected {layout}")
+    return path

@@ -1,1 +1,0 @@
-"""Model zoo: architectures and the training loop that produces them."""
