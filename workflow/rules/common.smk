@@ -15,11 +15,15 @@ min_version("9.0")
 
 validate(config, "../schemas/config.schema.yaml")
 
-BLOCKS = resolve(config, Path(workflow.basedir) / "workflow/schemas/setting.schema.yaml")
+BLOCKS = resolve(
+    config, Path(workflow.basedir) / "workflow/schemas/setting.schema.yaml"
+)
 SETTINGS = list(BLOCKS)
 SHEETS = {s: plan.model_sheet(s, BLOCKS[s]) for s in SETTINGS}
 ROWS = {s: SHEETS[s].set_index("model_id", drop=False) for s in SETTINGS}
-DEFINITIONS = {s: plan.setting_definitions(s, BLOCKS[s], config["grid"]) for s in SETTINGS}
+DEFINITIONS = {
+    s: plan.setting_definitions(s, BLOCKS[s], config["grid"]) for s in SETTINGS
+}
 JOBS = {s: plan.jobs(SHEETS[s], BLOCKS[s]["sharpness"]["shards"]) for s in SETTINGS}
 DOWNLOADS = {s: plan.downloads(s, BLOCKS[s], SHEETS[s]) for s in SETTINGS}
 
@@ -130,7 +134,10 @@ def get_import_source(wildcards):
             f"results/imports/{wildcards.setting}/{wildcards.filename}: no local checkpoint "
             "of that name in the model sheet"
         )
-    return {"source": shlex.quote(rows["path"].iloc[0]), "model": rows["model_id"].iloc[0]}
+    return {
+        "source": shlex.quote(rows["path"].iloc[0]),
+        "model": rows["model_id"].iloc[0],
+    }
 
 
 def get_model_row(wildcards):
