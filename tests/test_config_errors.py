@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow_helpers import snakemake, workdir
+from helpers.workflow import snakemake, workdir
 
 CASES = {
     "unknown top-level key": ("colour: red\n", "colour"),

@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen.download import DownloadError, download, part_path, sha256_file
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # several 1 MiB chunks plus a tail
@@ -15,7 +14,7 @@ DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 @pytest.fixture
-def served(http_server):  # noqa: F811
+def served(http_server):
     (http_server.root / "blob.bin").write_bytes(PAYLOAD)
     return http_server
 

@@ -13,10 +13,9 @@ import torch
 import yaml
 from PIL import Image
 
-from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen import tables
-from test_settings_soups import TINY, _clip_state
-from workflow_helpers import REPO, job_counts, snakemake, workdir
+from helpers.clip import TINY, clip_state
+from helpers.workflow import REPO, job_counts, snakemake, workdir
 
 pytestmark = pytest.mark.slow
 PAPER = REPO / "config" / "paper.yaml"
@@ -82,10 +81,10 @@ def _tiny_soups_config(path: Path, base_url: str, data_root: Path, models: int) 
     return path
 
 
-def test_tiny_soups_study_end_to_end(tmp_path: Path, http_server) -> None:  # noqa: F811
+def test_tiny_soups_study_end_to_end(tmp_path: Path, http_server) -> None:
     models = 3
     for i in range(models):
-        torch.save(_clip_state(torch.Generator().manual_seed(i)), http_server.root / f"model_{i}.pt")
+        torch.save(clip_state(torch.Generator().manual_seed(i)), http_server.root / f"model_{i}.pt")
     _imagenet_folder(tmp_path / "imagenet")
     root = paper_workdir(tmp_path / "w")
     config = _tiny_soups_config(tmp_path / "soups.yaml", http_server.base + "/mirror", tmp_path / "imagenet", models)
@@ -114,7 +113,7 @@ def test_tiny_soups_study_end_to_end(tmp_path: Path, http_server) -> None:  # no
     assert all(path.startswith("/mirror/") for path, _ in http_server.state.requests)
 
 
-def test_missing_data_root_names_the_config_key(tmp_path: Path, http_server) -> None:  # noqa: F811
+def test_missing_data_root_names_the_config_key(tmp_path: Path, http_server) -> None:
     root = paper_workdir(tmp_path / "w")
     config = _tiny_soups_config(tmp_path / "soups.yaml", http_server.base, tmp_path / "nowhere", 1)
     result = snakemake(root, "results/data/soups/subset.pt", "--configfile", str(config), check=False)

@@ -10,7 +10,6 @@ import timm
 import torch
 
 from helpers.bigvision import vit_to_npz
-from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen.download import download
 from sharpgen import settings
 from sharpgen.settings.augreg import AUGS, INDEX_COLUMNS, parse_name
@@ -69,7 +68,7 @@ def test_parse_name():
                     "adapt_lr": 0.01, "adapt_res": 384}
 
 
-def test_npz_checkpoint_roundtrip_over_http(http_server, tmp_path):  # noqa: F811
+def test_npz_checkpoint_roundtrip_over_http(http_server, tmp_path):
     torch.manual_seed(0)
     reference = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=32, embed_dim=24,
                                   depth=2, num_heads=2, num_classes=7).eval()
@@ -85,7 +84,7 @@ def test_npz_checkpoint_roundtrip_over_http(http_server, tmp_path):  # noqa: F81
         torch.testing.assert_close(loaded(x), reference(x), rtol=1e-5, atol=1e-5)
 
 
-def test_wrong_arch_names_the_file(http_server, tmp_path):  # noqa: F811
+def test_wrong_arch_names_the_file(http_server, tmp_path):
     reference = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=32, embed_dim=24,
                                   depth=1, num_heads=2, num_classes=7)
     vit_to_npz(reference, tmp_path / "tiny.npz")

@@ -10,7 +10,6 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from helpers.tfcheckpoint import write_checkpoint
 from sharpgen.download import download
 from sharpgen import settings
@@ -84,7 +83,7 @@ def test_tf_checkpoint_reader_roundtrip(tmp_path):
         read_checkpoint(tmp_path / "model.ckpt-7")
 
 
-def test_zip_checkpoint_over_http_gives_same_logits(http_server, tmp_path):  # noqa: F811
+def test_zip_checkpoint_over_http_gives_same_logits(http_server, tmp_path):
     torch.manual_seed(0)
     reference = BertForSequenceClassification(BertConfig(**CONFIG, num_labels=3)).eval()
     ckpt = tmp_path / "src"

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen.data.sources.cifar10 import CORRUPTIONS, cifar10, cifar10c_mixed, mixed_assignment
 from sharpgen.download import download
 from sharpgen import settings
@@ -62,7 +61,7 @@ def _batch(n: int, rng) -> dict:
             b"filenames": [b"f"] * n}
 
 
-def test_cifar10_tarball_over_http(http_server, tmp_path):  # noqa: F811
+def test_cifar10_tarball_over_http(http_server, tmp_path):
     rng = np.random.default_rng(0)
     batches = {f"data_batch_{i}": _batch(4, rng) for i in range(1, 6)} | {"test_batch": _batch(3, rng)}
     with tarfile.open(http_server.root / "cifar-10-python.tar.gz", "w:gz") as tar:
@@ -81,7 +80,7 @@ def test_cifar10_tarball_over_http(http_server, tmp_path):  # noqa: F811
     assert xt.shape == (2, 3, 32, 32) and yt.tolist() == batches["test_batch"][b"labels"][:2]
 
 
-def test_cifar10c_mixed_severity5(http_server, tmp_path):  # noqa: F811
+def test_cifar10c_mixed_severity5(http_server, tmp_path):
     root = tmp_path / "CIFAR-10-C"
     root.mkdir()
     labels = np.tile(np.arange(10, dtype=np.uint8), 50)  # 5 severities x 100 images

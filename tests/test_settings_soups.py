@@ -8,14 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.httpserver import http_server  # noqa: F401 - pytest fixture
 from sharpgen.download import download
+from helpers.clip import CLASSES, EMBED, HEADS, IMG, PATCH, TINY, WIDTH, clip_state
 from sharpgen import settings
-
-WIDTH, HEADS, PATCH, IMG, EMBED, CLASSES = 16, 2, 16, 32, 8, 5
-TINY = (f"vit_base_patch32_clip_quickgelu_224?img_size={IMG}&patch_size={PATCH}"
-        f"&embed_dim={WIDTH}&depth=1&num_heads={HEADS}")
-
 
 def test_manifest_has_72_models_with_hparams_and_results():
     sheet = settings.get("soups").sheet({})
@@ -27,28 +22,6 @@ def test_manifest_has_72_models_with_hparams_and_results():
     assert abs(sheet.loc[0, "imagenet_acc"] - 0.75574) < 1e-9
     for col in ("imagenetv2_acc", "imagenet_sketch_acc", "imagenet_r_acc", "objectnet_acc", "imagenet_a_acc"):
         assert sheet[col].between(0, 1).all()
-
-
-def _clip_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
-    r = lambda *s: torch.randn(*s, generator=gen) * 0.3  # noqa: E731
-    grid = (IMG // PATCH) ** 2
-    v = "model.visual."
-    sd = {
-        v + "class_embedding": r(WIDTH), v + "positional_embedding": r(grid + 1, WIDTH),
-        v + "conv1.weight": r(WIDTH, 3, PATCH, PATCH), v + "proj": r(WIDTH, EMBED),
-        v + "ln_pre.weight": 1 + r(WIDTH), v + "ln_pre.bias": r(WIDTH),
-        v + "ln_post.weight": 1 + r(WIDTH), v + "ln_post.bias": r(WIDTH),
-        "model.logit_scale": torch.tensor(4.6), "model.token_embedding.weight": r(10, EMBED),
-        "classification_head.weight": r(CLASSES, EMBED), "classification_head.bias": r(CLASSES),
-    }
-    b = v + "transformer.resblocks.0."
-    sd |= {b + "attn.in_proj_weight": r(3 * WIDTH, WIDTH), b + "attn.in_proj_bias": r(3 * WIDTH),
-           b + "attn.out_proj.weight": r(WIDTH, WIDTH), b + "attn.out_proj.bias": r(WIDTH),
-           b + "ln_1.weight": 1 + r(WIDTH), b + "ln_1.bias": r(WIDTH),
-           b + "ln_2.weight": 1 + r(WIDTH), b + "ln_2.bias": r(WIDTH),
-           b + "mlp.c_fc.weight": r(4 * WIDTH, WIDTH), b + "mlp.c_fc.bias": r(4 * WIDTH),
-           b + "mlp.c_proj.weight": r(WIDTH, 4 * WIDTH), b + "mlp.c_proj.bias": r(WIDTH)}
-    return sd
 
 
 def _reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -73,8 +46,8 @@ def _reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Te
     return F.linear(feats, sd["classification_head.weight"], sd["classification_head.bias"])
 
 
-def test_modelwrapper_checkpoint_roundtrip_over_http(http_server, tmp_path):  # noqa: F811
-    sd = _clip_state(torch.Generator().manual_seed(0))
+def test_modelwrapper_checkpoint_roundtrip_over_http(http_server, tmp_path):
+    sd = clip_state(torch.Generator().manual_seed(0))
     torch.save(sd, http_server.root / "model_3.pt")
     path = download(http_server.url("model_3.pt"), tmp_path / "model_3.pt")
     model = settings.get("soups").load_model(path, TINY, torch.device("cpu"))

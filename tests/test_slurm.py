@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workflow_helpers import TINY, env, snakemake, snakemake_command, workdir
+from helpers.workflow import TINY, env, snakemake, snakemake_command, workdir
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 HEAVY = ("prepare_dataset", "prepare_subset", "train_model", "evaluate_models", "sharpness")

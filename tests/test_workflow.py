@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sharpgen import tables
-from workflow_helpers import TINY, env, job_counts, snakemake, snakemake_command, workdir
+from helpers.workflow import TINY, env, job_counts, snakemake, snakemake_command, workdir
 
 pytestmark = pytest.mark.slow
 MODELS = 4

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
 
@@ -22,20 +22,25 @@ def workdir(path: Path) -> Path:
     return path
 
 
-def env() -> dict[str, str]:
+PLUGINS = REPO / "tests" / "helpers" / "plugins"
+
+
+def env(**extra: str) -> dict[str, str]:
     """The test's environment, with this interpreter's bin first (jobs call `python -m sharpgen`)."""
     out = dict(os.environ)
     out["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{out.get('PATH', '')}"
-    return out
+    return out | extra
 
 
 def snakemake_command(*args: str, profile: str = "local", cores: int = 2) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--workflow-profile", str(REPO / "workflow" / "profiles" / profile), "--cores", str(cores), *args]
 
 
-def snakemake(cwd: Path, *args: str, profile: str = "local", check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+def snakemake(
+    cwd: Path, *args: str, profile: str = "local", check: bool = True, timeout: float = 900, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        snakemake_command(*args, profile=profile), cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout
+        snakemake_command(*args, profile=profile), cwd=cwd, env=env(**(extra_env or {})), capture_output=True, text=True, timeout=timeout
     )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
