@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from workflow_helpers import env, snakemake_command, workdir  # noqa: E402
+from helpers.workflow import env, snakemake_command, workdir  # noqa: E402
 
 
 def main() -> None:

@@ -22,11 +22,10 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from workflow_helpers import REPO, env, job_counts, snakemake_command, workdir  # noqa: E402
+from helpers.workflow import REPO, env, job_counts, snakemake_command, workdir  # noqa: E402
 
 WIDE = """settings: [digits]
 grid: tiny
-device: cpu
 digits:
   zoo:
     families:
