@@ -20,7 +20,7 @@ import pytest
 from helpers.workflow import TINY, env, snakemake, snakemake_command, workdir
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-HEAVY = ("prepare_dataset", "prepare_subset", "train_model", "evaluate_models", "sharpness")
+HEAVY = ("prepare_dataset", "prepare_subset", "train_model", "evaluate_models", "calibrate", "sharpness")
 MORE_RADII = (
     "digits:\n  grids:\n    tiny:\n"
     "      - {algorithm: average, norm: l2, variant: adaptive-lognorm, rho: [0.1], m: 128, n_samples: 4}\n"
@@ -96,7 +96,7 @@ def test_study_through_slurm_with_a_cancelled_job_equals_the_local_run(tmp_path:
     assert all(p.stat().st_mtime_ns == t for p, t in done_before.items())
     # every heavy job went through SLURM: a log named by its job id, COMPLETED, a GPU allocated
     logs = slurm_logs(root)
-    expected = {"prepare_dataset": 1, "prepare_subset": 1, "train_model": 4, "evaluate_models": 2, "sharpness": 2}
+    expected = {"prepare_dataset": 1, "prepare_subset": 1, "train_model": 4, "evaluate_models": 2, "calibrate": 2, "sharpness": 2}
     for rule, count in expected.items():
         assert len({w for w, _ in logs.get(rule, [])}) == count, (rule, logs.get(rule))
     job_ids = [job for rule in HEAVY for _, job in logs[rule]]

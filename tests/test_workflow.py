@@ -163,3 +163,21 @@ def test_killed_run_leaves_no_half_written_file_and_a_rerun_finishes(study: Path
     cols = ["model_id", "definition", "sharpness_loss", "sharpness_error", "clean_loss"]
     pd.testing.assert_frame_equal(rerun[cols], reference[reference["definition"].isin(rerun["definition"])][cols].reset_index(drop=True))
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())  # kept, not recomputed
+
+
+def test_estimate_uses_the_calibrations_and_counts_the_engines_passes(study: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    calibrations = sorted((study / "results" / "calibration" / "digits").glob("*.json"))
+    assert [p.stem for p in calibrations] == ["resnet", "vit"]
+    assert all(json.loads(p.read_text())["forward_backward_seconds"]["128"] > 0 for p in calibrations)
+    out = subprocess.run(
+        [sys.executable, "-m", "sharpgen", "estimate", "--configfile", str(TINY)], cwd=study, env=env(),
+        capture_output=True, text=True, check=True,
+    ).stdout
+    row = out.splitlines()[1].split()
+    sharp = pd.read_parquet(study / "results" / "tables" / "digits" / "sharpness.parquet")
+    assert row[:6] == ["digits", str(SHARDS), str(MODELS), str(DEFINITIONS), str(MODELS * DEFINITIONS), str(sharp["forward_passes"].sum())]
+    assert row[6] == str(sharp["backward_passes"].sum()) and float(row[7]) > 0 and row[8] == "cpu"

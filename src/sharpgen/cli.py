@@ -66,9 +66,18 @@ def _run(a: argparse.Namespace) -> None:
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
             a.max_train_error, a.out),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
+        "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out),
+        "estimate": lambda: _estimate(a),
         "settings": _list_settings,
     }
     calls[a.command]()
+
+
+def _estimate(a: argparse.Namespace) -> None:
+    from sharpgen.estimate import estimate, merged_config, report
+
+    overrides = dict(item.split("=", 1) for item in a.config)
+    print(report(estimate(merged_config(a.configfile, overrides), a.calibration_dir)))
 
 
 def _list_settings() -> None:
@@ -141,6 +150,16 @@ def parser() -> argparse.ArgumentParser:
     s = add("report", "a Markdown report of one setting", "out")
     s.add_argument("--tables", type=Path, nargs="+", required=True)
     s.add_argument("--figures", type=Path, nargs="*", default=[])
+
+    s = add("calibrate", "time one model's passes at each m (the cost model's input)", "subset", "out")
+    s.add_argument("--model", type=model_arg, required=True, metavar="ID=PATH@ARCH")
+    s.add_argument("--m", type=int, nargs="+", required=True)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = add("estimate", "jobs, pairs, passes and predicted hours of a study, before it runs", setting=False)
+    s.add_argument("--configfile", type=Path, nargs="*", default=[])
+    s.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE", help="top-level overrides, e.g. grid=paper")
+    s.add_argument("--calibration-dir", type=Path, default=Path("results/calibration"))
 
     add("settings", "list the registered settings", setting=False)
     return p

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,6 +89,20 @@ def jobs(sheet: pd.DataFrame, shards: int) -> dict[str, list[str]]:
     for model_id in sheet["model_id"]:
         out.setdefault(job_of(model_id, shards), []).append(model_id)
     return dict(sorted(out.items()))
+
+
+def arch_key(arch: str) -> str:
+    """A file-name-safe key of an architecture string (a short hash keeps distinct strings apart)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", arch).strip("-")
+    return safe if safe == arch else f"{safe[:60]}-{hashlib.sha256(arch.encode()).hexdigest()[:8]}"
+
+
+def calibration_models(sheet: pd.DataFrame) -> dict[str, str]:
+    """Architecture key -> the model calibrated for it (the first of that architecture in the sheet)."""
+    out: dict[str, str] = {}
+    for model_id, arch in zip(sheet["model_id"], sheet["arch"]):
+        out.setdefault(arch_key(arch), model_id)
+    return out
 
 
 def definitions(families: list[Mapping[str, Any]], where: str) -> list[Definition]:

@@ -25,6 +25,7 @@ DEFINITIONS = {
     s: plan.setting_definitions(s, BLOCKS[s], config["grid"]) for s in SETTINGS
 }
 JOBS = {s: plan.jobs(SHEETS[s], BLOCKS[s]["sharpness"]["shards"]) for s in SETTINGS}
+CALIBRATED = {s: plan.calibration_models(SHEETS[s]) for s in SETTINGS}
 DOWNLOADS = {s: plan.downloads(s, BLOCKS[s], SHEETS[s]) for s in SETTINGS}
 
 
@@ -34,6 +35,7 @@ wildcard_constraints:
     job=r"[A-Za-z0-9_.=+-]+",
     definition=r"[A-Za-z0-9_.=+-]+",
     filename=r"[^/]+",
+    arch=r"[A-Za-z0-9_.-]+",
 
 
 def as_json(value):
@@ -212,3 +214,61 @@ def get_final_outputs():
 def get_figure_marker(wildcards):
     """Params: the marker column of the figures ('' for none)."""
     return BLOCKS[wildcards.setting]["figures"]["marker"] or ""
+
+
+def get_calibration_checkpoint(wildcards):
+    """The checkpoint of the model that stands for an architecture in its calibration."""
+    model = CALIBRATED[wildcards.setting][wildcards.arch]
+    return {"checkpoint": checkpoint_path(wildcards.setting, model)}
+
+
+def get_calibration_model_arg(wildcards, input):
+    model = CALIBRATED[wildcards.setting][wildcards.arch]
+    arch = ROWS[wildcards.setting].loc[model, "arch"]
+    return shlex.quote(f"{model}={input.checkpoint}@{arch}")
+
+
+def get_definition_ms(wildcards):
+    return " ".join(
+        str(m) for m in sorted({d.m for d in DEFINITIONS[wildcards.setting]})
+    )
+
+
+def job_archs(setting, job):
+    return [plan.arch_key(ROWS[setting].loc[m, "arch"]) for m in JOBS[setting][job]]
+
+
+def get_job_calibrations(wildcards):
+    """The calibrations of a job's architectures; ancient: a new calibration reruns no finished job."""
+    s = wildcards.setting
+    return [
+        ancient(f"results/calibration/{s}/{key}.json")
+        for key in sorted(set(job_archs(s, wildcards.job)))
+    ]
+
+
+def sharpness_request(wildcards, input, attempt):
+    """(runtime minutes, mem_mb) of a sharpness job from the cost model (fallback before calibration)."""
+    from sharpgen import cost
+
+    s = wildcards.setting
+    paths = {Path(p).stem: Path(p) for p in input.calibration}
+    if not all(p.is_file() for p in paths.values()):
+        return 60 * attempt, 8000 * attempt
+    calibrations = {k: cost.Calibration.read(p) for k, p in paths.items()}
+    models = [calibrations[k] for k in job_archs(s, wildcards.job)]
+    definitions = DEFINITIONS[s]
+    n = BLOCKS[s]["sharpness"]["n"]
+    return cost.request(
+        cost.job_seconds(models, definitions, n),
+        cost.job_memory_mb(models, definitions),
+        attempt,
+    )
+
+
+def get_sharpness_runtime(wildcards, input, attempt):
+    return sharpness_request(wildcards, input, attempt)[0]
+
+
+def get_sharpness_mem_mb(wildcards, input, attempt):
+    return sharpness_request(wildcards, input, attempt)[1]

@@ -1,7 +1,26 @@
+rule calibrate:
+    input:
+        unpack(get_calibration_checkpoint),
+        subset="results/data/{setting}/subset.pt",
+    output:
+        "results/calibration/{setting}/{arch}.json",
+    log:
+        "results/logs/calibrate/{setting}/{arch}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        model=get_calibration_model_arg,
+        ms=get_definition_ms,
+    shell:
+        "python -m sharpgen calibrate --setting {wildcards.setting} --model {params.model} "
+        "--subset {input.subset} --m {params.ms} --threads {threads} --out {output} > {log} 2>&1"
+
+
 rule sharpness:
     input:
         unpack(get_job_checkpoints),
         subset="results/data/{setting}/subset.pt",
+        calibration=get_job_calibrations,
     output:
         "results/sharpness/{setting}/{job}.parquet",
     log:
@@ -10,6 +29,9 @@ rule sharpness:
         "results/benchmarks/sharpness/{setting}/{job}.tsv"
     conda:
         "../../envs/sharpgen.yaml"
+    resources:
+        runtime=get_sharpness_runtime,
+        mem_mb=get_sharpness_mem_mb,
     params:
         models=get_job_models_arg,
         definitions=get_definitions_json,

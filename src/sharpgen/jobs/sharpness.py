@@ -160,3 +160,52 @@ def sharpness(
         f"fixed cost {fixed:.2f} s (interpreter start, imports, data and model loading), "
         f"sharpness compute {compute:.2f} s, fixed/compute = {share:.2f}"
     )
+
+
+def calibrate(setting: str, model: tuple[str, Path, str], subset: Path, ms: Sequence[int], threads: int, out: Path) -> None:
+    """Measure load time, one forward and one forward+backward pass at each m, and peak memory."""
+    import resource
+
+    import torch.nn.functional as F
+
+    from sharpgen.atomic import atomic_path
+    from sharpgen.cost import Calibration
+    from sharpgen.device import job_device
+
+    device = job_device(threads)
+    model_id, path, arch = model
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    start = time.perf_counter()
+    net = settings.get(setting).load_model(path, arch, device)
+    sync()
+    load = time.perf_counter() - start
+    x, y = datasets.load(subset)["sharpness"]
+    forward, backward, peak = {}, {}, {}
+    for m in sorted(set(ms)):
+        xb, yb = x[:m].to(device), y[:m].to(device)
+        times = {"f": [], "fb": []}
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        for _ in range(3):  # the first round warms up
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                net(xb)
+            sync()
+            t1 = time.perf_counter()
+            F.cross_entropy(net(xb), yb).backward()
+            sync()
+            times["f"].append(t1 - t0)
+            times["fb"].append(time.perf_counter() - t1)
+        net.zero_grad(set_to_none=True)
+        forward[m], backward[m] = min(times["f"][1:]), min(times["fb"][1:])
+        peak[m] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
+                   else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss)
+        log(f"{model_id} ({arch}) m={m}: forward {forward[m]:.4f} s, forward+backward {backward[m]:.4f} s, peak {peak[m]:.0f} MB on {device}")
+    calibration = Calibration(str(device), load, forward, backward, peak)
+    with atomic_path(out) as tmp:
+        tmp.write_text(calibration.to_json())
