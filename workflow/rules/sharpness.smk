@@ -6,6 +6,8 @@ rule calibrate:
         "results/calibration/{setting}/{arch}.json",
     log:
         "results/logs/calibrate/{setting}/{arch}.log",
+    benchmark:
+        "results/benchmarks/calibrate/{setting}/{arch}.tsv"
     conda:
         "../../envs/sharpgen.yaml"
     params:
