@@ -6,13 +6,25 @@ the same process: worst-case n_iters x (forward + backward) + 1 forward per batc
 passes it must do. Peak memory: CUDA max allocated, or the growth of the process's resident
 high-water mark on CPU.
 
-    python bench/engine_speed.py [--device auto] [--repeats 3]
+    python bench/engine_speed.py [--device auto] [--repeats 3] [--baseline REV] [--vmap K]
+
+--baseline REV times the engine of git revision REV (extracted into a temporary package
+``sharpgen_baseline``) interleaved with the working tree's engine and the bound, so that before
+and after are measured side by side under the same machine state. --vmap K adds, for the
+average-case definitions, the working tree's engine with ``batch_samples=K`` (torch.func.vmap
+over K noise samples at a time) next to the default (the loop on CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pathlib
+import re
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
@@ -74,6 +86,20 @@ def lower_bound(model: nn.Module, batches, definition: Definition, device) -> fl
     return time.perf_counter() - start
 
 
+def load_baseline(rev: str):
+    """compute_sharpness of git revision ``rev``, imported as package ``sharpgen_baseline``."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sharpgen-baseline-"))
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src/sharpgen"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
+    package = tmp / "sharpgen_baseline"
+    (tmp / "src" / "sharpgen").rename(package)
+    for path in package.rglob("*.py"):
+        path.write_text(re.sub(r"\bsharpgen\b", "sharpgen_baseline", path.read_text()))
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("sharpgen_baseline.sharpness").compute_sharpness
+
+
 def peak_mb(device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -87,8 +113,30 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["resnet18-w16", "vit-d128x4"])
     parser.add_argument("--n", type=int, default=256, help="examples (the paper uses 1024)")
     parser.add_argument("--m", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--baseline", default=None, help="git revision whose engine to time alongside")
+    parser.add_argument("--vmap", type=int, default=0, help="also time average-case with batch_samples=K")
+    parser.add_argument(
+        "--malloc-keep", action="store_true",
+        help="glibc: never return freed memory to the OS (mallopt trim and mmap thresholds 1 GiB), for the bound "
+        "and the engine alike; removes the page faults that fresh activation buffers otherwise cost on CPU",
+    )
+    parser.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall",
+        help="cpu: process CPU time (CPU runs only; with --threads 1 it is robust to other load on the machine)",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.malloc_keep:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        assert libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 and libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1
     device = resolve_device(args.device)
+    clock = time.process_time if args.clock == "cpu" and device.type == "cpu" else time.perf_counter
+    baseline = load_baseline(args.baseline) if args.baseline else None
     torch.manual_seed(0)
     x, y = torch.randn(args.n, 3, 32, 32), torch.randint(0, 10, (args.n,))
     batches = split_batches(x, y, args.m)
@@ -100,23 +148,48 @@ def main() -> None:
         Definition("average", "l2", rho=0.1, m=args.m),
         Definition("average", "linf", rho=0.1, m=args.m),
     ]
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, n={args.n}, m={args.m}")
-    print(f"{'model':14} {'definition':50} {'engine s':>9} {'bound s':>9} {'ratio':>6} {'peak MB':>8}")
+    print(
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, n={args.n}, m={args.m}, "
+        f"clock {'process CPU time' if clock is time.process_time else 'wall'}"
+        + (", malloc keeps freed memory" if args.malloc_keep else "")
+    )
+    head = f"{'model':14} {'definition':48} {'bound s':>8} {'engine s':>9} {'ratio':>6}"
+    if baseline:
+        head += f" {'base s':>8} {'base':>6}"
+    if args.vmap:
+        head += f" {'vmap' + str(args.vmap) + ' s':>9} {'vmap':>6}"
+    print(head + f" {'peak MB':>8}")
     for name, model in models.items():
         model.to(device)
         n_params = sum(p.numel() for p in model.parameters())
         lower_bound(model, batches[:1], definitions[0], device)  # warm-up
         for d in definitions:
-            engine, bound = [], []
-            for _ in range(args.repeats):  # interleaved, so both see the same machine state
-                bound.append(lower_bound(model, batches, d, device))
-                if device.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(device)
-                t = time.perf_counter()
-                compute_sharpness(model, batches, d, device=device)
-                engine.append(time.perf_counter() - t)
-            e, b = min(engine), min(bound)  # best of interleaved repeats: the least disturbed run
-            print(f"{name:14} {d.id:50} {e:9.3f} {b:9.3f} {e / b:6.3f} {peak_mb(device):8.0f}", flush=True)
+            runs = {"bound": lambda: lower_bound(model, batches, d, device),
+                    "engine": lambda: compute_sharpness(model, batches, d, device=device)}
+            if baseline:
+                runs["base"] = lambda: baseline(model, batches, d, device=device)
+            if args.vmap and d.algorithm == "average":
+                runs["vmap"] = lambda: compute_sharpness(model, batches, d, device=device, batch_samples=args.vmap)
+            times: dict[str, list[float]] = {key: [] for key in runs}
+            for _ in range(args.repeats):  # interleaved, so all see the same machine state
+                for key, fn in runs.items():
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                        if key == "engine":
+                            torch.cuda.reset_peak_memory_stats(device)
+                    t = clock()
+                    fn()
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    times[key].append(clock() - t)
+            best = {key: min(v) for key, v in times.items()}  # best of interleaved repeats: least disturbed
+            b = best["bound"]
+            line = f"{name:14} {d.id:48} {b:8.3f} {best['engine']:9.3f} {best['engine'] / b:6.3f}"
+            if baseline:
+                line += f" {best['base']:8.3f} {best['base'] / b:6.3f}"
+            if args.vmap:
+                line += f" {best['vmap']:9.3f} {best['vmap'] / b:6.3f}" if "vmap" in best else f" {'-':>9} {'-':>6}"
+            print(line + f" {peak_mb(device):8.0f}", flush=True)
         print(f"{'':14} ({n_params / 1e6:.2f} M parameters)")
 
 

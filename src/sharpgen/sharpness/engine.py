@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from sharpgen.device import resolve_device
-from sharpgen.sharpness.average import average_case
+from sharpgen.sharpness.average import BatchSamples, average_case, validate_batch_samples
 from sharpgen.sharpness.definition import Definition
 from sharpgen.sharpness.flat import FlatParams
 from sharpgen.sharpness.losses import LossFn, cross_entropy, zero_one
@@ -48,6 +48,7 @@ def compute_sharpness(
     loss_fn: LossFn = cross_entropy,
     error_fn: LossFn = zero_one,
     on_batch: OnBatch | None = None,
+    batch_samples: BatchSamples = "auto",
 ) -> SharpnessResult:
     """Sharpness of ``model`` on ``batches`` (each one batch of m-sharpness) under ``definition``.
 
@@ -55,7 +56,14 @@ def compute_sharpness(
     copies of its trainable parameters; its parameters, buffers, training flags and device are
     exactly what they were before when this returns or raises. ``loss_fn`` and ``error_fn`` map
     (outputs, labels) to per-example values; the batch loss is their mean.
+
+    ``batch_samples`` (average case only; an engine option, not part of the definition):
+    evaluate that many noise samples at a time through ``torch.func.vmap`` (1 = one forward per
+    sample). ``"auto"``: the loop on CPU, on CUDA the largest chunk that fits in free memory.
+    The noise is drawn in the same order from the same generator either way, so the values
+    agree to float rounding and the same seed gives the same draws.
     """
+    validate_batch_samples(batch_samples)
     dev = resolve_device(device) if isinstance(device, str) else device
     batch_list: Sequence[Batch] = list(batches)
     if not batch_list:
@@ -66,7 +74,6 @@ def compute_sharpness(
         flat = FlatParams.of(model)
         w0 = flat.w0
         c = w0.abs() if definition.adaptive else None
-        estimator = average_case if definition.algorithm == "average" else worst_case
         for index, (inputs, labels) in enumerate(batch_list):
             t0 = time.perf_counter()
             objective = BatchObjective(
@@ -80,7 +87,10 @@ def compute_sharpness(
                 where=f"definition {definition.id}, batch {index}",
             )
             generator = torch.Generator(device=dev).manual_seed(batch_seed(definition.seed, index))
-            values = estimator(objective, w0, c, definition, generator)
+            if definition.algorithm == "average":
+                values = average_case(objective, w0, c, definition, generator, batch_samples)
+            else:
+                values = worst_case(objective, w0, c, definition, generator)
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             result = BatchResult(

@@ -1,4 +1,10 @@
-"""Batch loss at a point in weight space: counted, checked for NaN/inf, one forward each."""
+"""Batch loss at a point in weight space: counted, checked for NaN/inf, one forward each.
+
+``value`` and ``value_and_grad`` return Python floats (one device sync each); ``values``
+evaluates one point or a stack of points (through ``torch.func.vmap``) and returns the
+(loss, error) pairs as a tensor on the device, so that a caller can collect many before it
+syncs once and checks them with ``check_values``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from torch.func import vmap
 
 from sharpgen.sharpness.flat import FlatParams
 from sharpgen.sharpness.losses import LossFn, normalize_logits
@@ -35,6 +42,12 @@ class BatchObjective:
         out = self.flat.forward(self.model, w, self.inputs)
         return normalize_logits(out) if self.logit_norm else out
 
+    def _pair(self, w: Tensor) -> Tensor:
+        """[loss, error] at w as one tensor (no sync)."""
+        out = self._outputs(w)
+        loss = self.loss_fn(out, self.labels).mean()
+        return torch.stack([loss, self.error_fn(out, self.labels).mean().to(loss.dtype)])
+
     def _check(self, loss: float, iteration: str) -> None:
         if not math.isfinite(loss):
             raise SharpnessError(
@@ -45,13 +58,27 @@ class BatchObjective:
     def value(self, w: Tensor, iteration: str) -> tuple[float, float]:
         """(loss, error) at w, without gradients."""
         with torch.no_grad():
-            out = self._outputs(w)
-            loss, err = torch.stack(
-                [self.loss_fn(out, self.labels).mean(), self.error_fn(out, self.labels).mean()]
-            ).tolist()
+            loss, err = self._pair(w).tolist()
         self.forwards += 1
         self._check(loss, iteration)
         return loss, err
+
+    def values(self, w: Tensor) -> Tensor:
+        """[loss, error] at one point (shape (N,) -> (2,)) or at each row of a stack of points
+        (shape (k, N) -> (k, 2), evaluated together under ``torch.func.vmap``); no gradients,
+        no sync, no check: pass the collected values to ``check_values``."""
+        with torch.no_grad():
+            if w.dim() == 1:
+                pairs = self._pair(w)
+            else:
+                pairs = vmap(self._pair, randomness="error")(w)
+        self.forwards += 1 if w.dim() == 1 else w.shape[0]
+        return pairs
+
+    def check_values(self, pairs: list[tuple[float, float]], label: str, first: int = 0) -> None:
+        """Raise on the first non-finite loss, naming it as ``f"{label} {first + index}"``."""
+        for index, (loss, _) in enumerate(pairs):
+            self._check(loss, f"{label} {first + index}")
 
     def value_and_grad(self, w: Tensor, iteration: str) -> tuple[float, float, Tensor]:
         """(loss, error, dL/dw) at w from one forward and one backward pass."""
@@ -61,7 +88,7 @@ class BatchObjective:
             loss = self.loss_fn(out, self.labels).mean()
             (grad,) = torch.autograd.grad(loss, point)
         err = self.error_fn(out.detach(), self.labels).mean()
-        loss_value, err_value = torch.stack([loss.detach(), err]).tolist()
+        loss_value, err_value = torch.stack([loss.detach(), err.to(loss.dtype)]).tolist()
         self.forwards += 1
         self.backwards += 1
         self._check(loss_value, iteration)

@@ -46,30 +46,27 @@ class EllipsoidProjection:
         self.rho = rho
         self.active = c > 0
         self.all_active = bool(self.active.all())
-        c_act = c if self.all_active else c[self.active]
-        self.inv_c = 1.0 / c_act
-        self.s = c_act * c_act
+        # Full-length vectors, no compaction (boolean-mask indexing costs more than the rest of
+        # the projection): at c == 0, 1/c and s are 0 and the denominator's s is 1, so those
+        # coordinates contribute 0 to every sum and come out as 0, for any mu >= 0.
+        self.inv_c = 1.0 / c if self.all_active else torch.where(self.active, 1.0 / c, torch.zeros_like(c))
+        self.s = c * c
+        self.s_den = self.s if self.all_active else torch.where(self.active, self.s, torch.ones_like(c))
         self.mu = 0.0
 
     def __call__(self, delta: Tensor) -> Tensor:
-        d = delta if self.all_active else delta[self.active]
-        u = d * self.inv_c  # weighted coordinates d / c
+        u = delta * self.inv_c  # weighted coordinates d / c (0 where c == 0)
         if _norm64(u) <= self.rho:
             return delta if self.all_active else torch.where(self.active, delta, torch.zeros_like(delta))
         mu = self._multiplier(u)
-        z = d * (self.s / (self.s + mu))
-        if self.all_active:
-            return z
-        out = torch.zeros_like(delta)
-        out[self.active] = z
-        return out
+        return delta * (self.s / (self.s_den + mu))
 
     def _multiplier(self, u: Tensor) -> float:
-        s, rho = self.s, self.rho
+        s, s_den, rho = self.s, self.s_den, self.rho
         rtol = max(4 * torch.finfo(u.dtype).eps, NEWTON_RTOL)  # what the dtype can resolve
         mu = self.mu
         for _ in range(NEWTON_MAX_STEPS):
-            denom = s + mu
+            denom = s_den + mu
             t = u * s / denom
             norm = _norm64(t)
             if abs(norm - rho) <= rtol * rho:

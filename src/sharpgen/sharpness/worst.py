@@ -51,13 +51,14 @@ class _Geometry:
         self.ellipsoid = EllipsoidProjection(c, self.rho) if c is not None and self.norm == "l2" else None
 
     def ascent(self, delta: Tensor, grad: Tensor, eta: float) -> Tensor:
+        """delta + eta sign(g) c (linf) or delta + eta g / ||g||_2 c (l2), in one fused pass."""
         if self.norm == "linf":
-            direction = grad.sign()
+            direction, scale = grad.sign(), eta
         else:
-            direction = grad / (float(grad.norm()) + GRAD_NORM_EPS)
-        if self.c is not None:
-            direction = direction * self.c
-        return delta.add(direction, alpha=eta)
+            direction, scale = grad, eta / (float(grad.norm()) + GRAD_NORM_EPS)
+        if self.c is None:
+            return delta.add(direction, alpha=scale)
+        return torch.addcmul(delta, direction, self.c, value=scale)
 
     def project(self, delta: Tensor) -> Tensor:
         if self.norm == "linf":
