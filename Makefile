@@ -14,6 +14,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# Tests also need the upstream frameworks (extra "upstream": jax, flax, TensorFlow, open_clip).
+$(BIN)/.installed-upstream: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,upstream]'
+	touch $@
+
 setup: $(BIN)/.installed
 
 study: setup
@@ -26,7 +31,7 @@ lint: setup
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 
-test: setup
+test: $(BIN)/.installed-upstream
 	bash tests/run.sh
 
 bench: setup

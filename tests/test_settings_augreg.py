@@ -71,7 +71,7 @@ def test_parse_name():
 def test_npz_checkpoint_roundtrip_over_http(http_server, tmp_path):
     torch.manual_seed(0)
     reference = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=32, embed_dim=24,
-                                  depth=2, num_heads=2, num_classes=7).eval()
+                                  depth=2, num_heads=2, num_classes=7, act_layer="gelu_tanh").eval()
     with torch.no_grad():  # non-trivial values for every parameter, incl. zero-initialised ones
         for p in reference.parameters():
             p.normal_(0, 0.2)

@@ -85,7 +85,8 @@ def test_tf_checkpoint_reader_roundtrip(tmp_path):
 
 def test_zip_checkpoint_over_http_gives_same_logits(http_server, tmp_path):
     torch.manual_seed(0)
-    reference = BertForSequenceClassification(BertConfig(**CONFIG, num_labels=3)).eval()
+    tanh_gelu = {**CONFIG, "hidden_act": "gelu_new"}  # google-research/bert's gelu
+    reference = BertForSequenceClassification(BertConfig(**tanh_gelu, num_labels=3)).eval()
     ckpt = tmp_path / "src"
     ckpt.mkdir()
     write_checkpoint(ckpt / "model.ckpt-1234", _tf_variables(reference))

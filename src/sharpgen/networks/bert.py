@@ -19,6 +19,9 @@ from torch import nn
 from sharpgen.networks import tfbundle
 
 LABELS = ("contradiction", "entailment", "neutral")
+# google-research/bert modeling.py's ``gelu`` is the tanh approximation; transformers reads
+# "gelu" as exact GELU (logits off by ~2e-4), so the name is translated on loading.
+GOOGLE_ACTIVATIONS = {"gelu": "gelu_pytorch_tanh"}
 
 
 def tf_to_torch_name(name: str) -> str | None:
@@ -92,7 +95,10 @@ def load_bert(path: Path) -> BertClassifier:
 
     directory = checkpoint_dir(path)
     config_path = find_file(directory, "bert_config.json")
-    config = BertConfig(**json.loads(config_path.read_text()), num_labels=len(LABELS),
+    google = json.loads(config_path.read_text())
+    act = google.get("hidden_act", "gelu")  # modeling.py's BertConfig default
+    google["hidden_act"] = GOOGLE_ACTIVATIONS.get(act, act)
+    config = BertConfig(**google, num_labels=len(LABELS),
                         id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
     model = BertForSequenceClassification(config)
     prefix = tfbundle.checkpoint_prefix(directory)

@@ -38,9 +38,17 @@ def create_timm(arch: str, **defaults) -> torch.nn.Module:
     return timm.create_model(name, pretrained=False, **{**defaults, **overrides})
 
 
+# flax's ``nn.gelu`` (used by vit_jax/models_vit.py and big_vision) is the tanh approximation;
+# timm's ViT default is exact GELU, which moves logits by up to ~4e-4.
+FLAX_GELU = "gelu_tanh"
+
+
 def load_big_vision_npz(path: Path, arch: str) -> torch.nn.Module:
-    """A timm ViT for ``arch`` filled from a big_vision / vit_jax ``.npz`` checkpoint (AugReg)."""
-    model = create_timm(arch)
+    """A timm ViT for ``arch`` filled from a big_vision / vit_jax ``.npz`` checkpoint (AugReg).
+
+    The model uses flax's GELU (tanh approximation) unless ``arch`` sets ``act_layer``.
+    """
+    model = create_timm(arch, act_layer=FLAX_GELU)
     try:
         model.load_pretrained(str(path))
     except (KeyError, RuntimeError) as err:
