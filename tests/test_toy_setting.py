@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,10 @@ from helpers.workflow import PLUGINS, job_counts, snakemake, workdir
 from sharpgen import tables
 
 pytestmark = pytest.mark.slow
-TOY_ENV = {"SHARPGEN_SETTING_MODULES": "toy_setting", "PYTHONPATH": str(PLUGINS)}
+PYTHONPATH = os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))
+TOY_ENV = {"SHARPGEN_SETTING_MODULES": "toy_setting", "PYTHONPATH": PYTHONPATH}
+sys.path.insert(0, str(PLUGINS))
+import toy_setting  # noqa: E402,F401 - registers "toy" in this process too, to read its tables
 
 
 def test_toy_setting_from_the_tests_runs_end_to_end(tmp_path: Path) -> None:
