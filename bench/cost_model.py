@@ -28,14 +28,15 @@ def main() -> None:
     cfg = merged_config(args.configfile, {})
     block = config.resolve(cfg, SETTING_SCHEMA)[args.setting]
     sheet = plan.model_sheet(args.setting, block)
-    definitions = plan.setting_definitions(args.setting, block, cfg["grid"])
+    by_id = {d.id: d for d in plan.setting_definitions(args.setting, block, cfg["grid"])}
+    model_defs = {m: [by_id[i] for i in ids] for m, ids in plan.model_definitions(args.setting, block, cfg["grid"], sheet).items()}
     n = block["sharpness"]["n"]
     arch = dict(zip(sheet["model_id"], (plan.arch_key(a) for a in sheet["arch"])))
     calib = {k: cost.Calibration.read(Path("results/calibration") / args.setting / f"{k}.json") for k in set(arch.values())}
     rows = []
     for job, models in plan.jobs(sheet, block["sharpness"]["shards"]).items():
         measured = pd.read_csv(Path("results/benchmarks/sharpness") / args.setting / f"{job}.tsv", sep="\t")["s"].iloc[0]
-        predicted = cost.job_seconds([calib[arch[m]] for m in models], definitions, n)
+        predicted = cost.job_seconds([(calib[arch[m]], model_defs[m]) for m in models], n)
         rows.append({"job": job, "models": len(models), "predicted_s": predicted, "measured_s": measured, "ratio": predicted / measured})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -46,3 +46,15 @@ def test_errors_are_one_line_naming_the_problem(tmp_path: Path, capsys) -> None:
 def test_settings_command_lists_the_registry(capsys) -> None:
     assert main(["settings"]) == 0
     assert "digits: The embedded default" in capsys.readouterr().out
+
+
+def test_only_argument_names_a_model_and_definition_positions() -> None:
+    from sharpgen.cli import only_arg, parser
+
+    assert only_arg("rn-a=0,2") == ("rn-a", [0, 2])
+    args = parser().parse_args(["sharpness", "--setting", "cifar", "--model", "a=x.pt@m:f", "--subset", "s.pt", "--definitions", "[]",
+                                "--cache-dir", "c", "--out", "o", "--only", "a=1"])
+    assert args.only == [("a", [1])]
+    with pytest.raises(SystemExit):
+        parser().parse_args(["sharpness", "--setting", "cifar", "--model", "a=x.pt@m:f", "--subset", "s.pt", "--definitions", "[]",
+                             "--cache-dir", "c", "--out", "o", "--only", "a=x"])

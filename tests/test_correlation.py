@@ -251,3 +251,14 @@ def test_markdown_table_missing_cell_and_duplicates():
     assert lines[2:] == ["| a | 0.50 | — |", "| b | — | 0.25 |"]
     with pytest.raises(ValueError):
         markdown_table(pd.concat([table, table]))
+
+
+def test_group_by_with_a_plus_makes_one_subgroup_per_combination() -> None:
+    ids = [f"m{i}" for i in range(8)]
+    measures = pd.DataFrame({"model_id": ids, "measure": "s", "value": [float(i) for i in range(8)]})
+    targets = pd.DataFrame({"model_id": ids, "target": "test_error", "value": [0.1, 0.3, 0.2, 0.4, 0.5, 0.7, 0.6, 0.8]})
+    groups = pd.DataFrame({"model_id": ids, "family": ["r"] * 4 + ["v"] * 4, "augment": [False, True] * 4})
+    table = kendall_table(measures, targets, groups, ["family", "family+augment"])
+    assert list(table["subgroup"]) == ["all", "family=r", "family=v", "family=r,augment=False", "family=r,augment=True",
+                                       "family=v,augment=False", "family=v,augment=True"]
+    assert table.set_index("subgroup").loc["family=v,augment=True", "n_models"] == 2

@@ -31,9 +31,10 @@ def test_job_prediction_is_start_plus_load_plus_passes_at_the_measured_rates(tmp
     assert cost.Calibration.read(path) == calibration
     d = DEFINITIONS[0]  # 64 examples: 4 batches x (6 forwards, 5 of them with a backward)
     assert calibration.seconds(d, 64) == pytest.approx(4 * (1 * 0.01 + 5 * 0.03))
-    two_models = cost.job_seconds([calibration, calibration], [d], 64)
-    assert two_models == pytest.approx(cost.START_SECONDS + 2 * (2.0 + 4 * 0.16))
-    assert cost.job_memory_mb([calibration], DEFINITIONS[:2]) == cost.BASE_MEMORY_MB + 900.0
+    two_models = cost.job_seconds([(calibration, [d]), (calibration, [d, d])], 64)
+    assert two_models == pytest.approx(cost.START_SECONDS + 2 * 2.0 + 3 * 4 * 0.16)
+    assert cost.job_memory_mb([(calibration, DEFINITIONS[:2])]) == cost.BASE_MEMORY_MB + 900.0
+    assert cost.job_memory_mb([(calibration, DEFINITIONS[1:2])]) == cost.BASE_MEMORY_MB + 500.0
 
 
 def test_requests_carry_the_safety_factor_and_grow_with_the_attempt() -> None:

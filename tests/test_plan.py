@@ -104,3 +104,24 @@ def test_registry_lists_the_built_in_settings() -> None:
     assert {"digits", "augreg", "soups", "bert", "cifar"} <= set(settings.names())
     with pytest.raises(ValueError, match=r"unknown setting 'mnist'; known settings: .*digits"):
         settings.get("mnist")
+
+
+def test_grid_families_with_a_models_selector_reach_only_their_models() -> None:
+    sheet = pd.DataFrame({"model_id": ["r1", "r2", "v1"], "family": ["resnet18", "resnet18", "vit_exp"]})
+    grid = [
+        {"models": {"family": "resnet18"}, "algorithm": "worst", "norm": "linf", "variant": "adaptive", "rho": [0.001, 0.002]},
+        {"models": {"family": ["vit_exp"]}, "algorithm": "worst", "norm": "linf", "variant": "adaptive", "rho": [0.0005, 0.001]},
+        {"algorithm": "average", "norm": "l2", "variant": "adaptive-lognorm", "rho": 0.1},
+    ]
+    b = block("digits", grids={"g": grid})
+    per_model = plan.model_definitions("digits", b, "g", sheet)
+    assert [d.split("_m")[0] for d in per_model["r1"]] == ["worst_linf_adaptive_rho0.001", "worst_linf_adaptive_rho0.002", "average_l2_adaptive-lognorm_rho0.1"]
+    assert per_model["r1"] == per_model["r2"] and len(per_model["v1"]) == 3
+    assert set(per_model["r1"]) & set(per_model["v1"]) == {per_model["r1"][0], per_model["r1"][2]}  # rho 0.001 and the shared one
+    used = plan.used_definitions(plan.setting_definitions("digits", b, "g"), per_model)
+    assert len(used) == 4
+    views = plan.figure_views(sheet, per_model, "family")
+    assert list(views) == ["family=resnet18", "family=vit_exp"] and views["family=vit_exp"] == per_model["v1"]
+    bad = block("digits", grids={"g": [{**grid[0], "models": {"depth": 3}}]})
+    with pytest.raises(ValueError, match=r"config digits.grids.g\[0\].models: column 'depth' is not in the model sheet"):
+        plan.model_definitions("digits", bad, "g", sheet)

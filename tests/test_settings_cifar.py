@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import pickle
-import tarfile
-
 import numpy as np
 import pytest
 import torch
 
-from sharpgen.data.sources.cifar10 import CORRUPTIONS, cifar10, cifar10c_mixed, mixed_assignment
+from helpers.cifar import cifar10_archive, cifar10c_folder
+from sharpgen.data.sources.cifar10 import CORRUPTIONS, cifar10, cifar10c_robustbench
 from sharpgen.download import download
 from sharpgen import settings
 
@@ -56,20 +53,8 @@ def test_authors_checkpoint_format_loads(tmp_path):
     torch.testing.assert_close(model(x), ref(x))
 
 
-def _batch(n: int, rng) -> dict:
-    return {b"batch_label": b"x", b"labels": list(rng.integers(0, 10, n)), b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"filenames": [b"f"] * n}
-
-
 def test_cifar10_tarball_over_http(http_server, tmp_path):
-    rng = np.random.default_rng(0)
-    batches = {f"data_batch_{i}": _batch(4, rng) for i in range(1, 6)} | {"test_batch": _batch(3, rng)}
-    with tarfile.open(http_server.root / "cifar-10-python.tar.gz", "w:gz") as tar:
-        for name, batch in batches.items():
-            blob = pickle.dumps(batch)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
+    batches = cifar10_archive(http_server.root / "cifar-10-python.tar.gz")
     path = download(http_server.url("cifar-10-python.tar.gz"), tmp_path / "cifar-10-python.tar.gz")
     x, y = cifar10(path, "train")
     assert x.shape == (20, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (20,)
@@ -80,23 +65,23 @@ def test_cifar10_tarball_over_http(http_server, tmp_path):
     assert xt.shape == (2, 3, 32, 32) and yt.tolist() == batches["test_batch"][b"labels"][:2]
 
 
-def test_cifar10c_mixed_severity5(http_server, tmp_path):
+def test_cifar10c_is_robustbench_mix_shuffled_with_seed_0(http_server, tmp_path):
+    """robustbench's load_cifar10c(n_examples=pool, severity=5, shuffle=True) after np.random.seed(0):
+    the first ceil(pool/15) images of each corruption (robustbench's order), concatenated,
+    permuted by NumPy's global generator, then the first n."""
+    labels = cifar10c_folder(http_server.root / "c", per_severity=20)
     root = tmp_path / "CIFAR-10-C"
-    root.mkdir()
-    labels = np.tile(np.arange(10, dtype=np.uint8), 50)  # 5 severities x 100 images
-    np.save(http_server.root / "labels.npy", labels)
-    for k, name in enumerate(CORRUPTIONS):  # image value = corruption index, severity in channel 0
-        arr = np.full((500, 32, 32, 3), k, dtype=np.uint8)
-        arr[:, :, :, 0] = np.repeat(np.arange(1, 6, dtype=np.uint8), 100)[:, None, None]
-        np.save(http_server.root / f"{name}.npy", arr)
     for name in (*CORRUPTIONS, "labels"):
-        download(http_server.url(f"{name}.npy"), root / f"{name}.npy")
-    x, y = cifar10c_mixed(root, severity=5, seed=0)
-    assert x.shape == (100, 3, 32, 32) and y.shape == (100,)
-    assert torch.all(x[:, 0] == 5 / 255)
-    choice = mixed_assignment(100, 15, 0)
-    assert torch.equal((x[:, 1, 0, 0] * 255).round().long(), torch.from_numpy(choice))
-    assert np.bincount(choice).tolist() == [7] * 10 + [6] * 5
-    assert torch.equal(y, torch.from_numpy(labels[400:].astype(np.int64)))
-    x2, _ = cifar10c_mixed(root, severity=5, seed=0)
-    assert torch.equal(x, x2) and not np.array_equal(choice, mixed_assignment(100, 15, 1))
+        download(http_server.url(f"c/{name}.npy"), root / f"{name}.npy")
+    x, y = cifar10c_robustbench(root, n=40, severity=5, pool=45, seed=0)
+    assert x.shape == (40, 3, 32, 32) and y.shape == (40,)
+    assert torch.all(x[:, 0] == 5 / 255)  # severity 5 only
+    np.random.seed(0)
+    order = np.random.permutation(45)[:40]  # 15 corruptions x 3 images, as robustbench shuffles
+    corruption, image = order // 3, order % 3
+    assert torch.equal((x[:, 1, 0, 0] * 255).round().long(), torch.from_numpy(corruption))
+    assert torch.equal((x[:, 2, 0, 0] * 255).round().long(), torch.from_numpy(image))
+    assert torch.equal(y, torch.from_numpy(labels[image].astype(np.int64)))
+    assert CORRUPTIONS[:4] == ("shot_noise", "motion_blur", "snow", "pixelate")  # robustbench's order
+    with pytest.raises(ValueError, match="20 images per severity; 67 are needed"):
+        cifar10c_robustbench(root, n=10, pool=1000)

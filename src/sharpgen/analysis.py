@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from sharpgen.correlation import granulated_kendall, kendall_table
+from sharpgen.correlation import granulated_kendall, group_columns, kendall_table
 from sharpgen.settings.base import SHIFT_PREFIX
 
 
@@ -46,13 +46,13 @@ def correlate(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Kendall tau of every definition against every target (all models and subgroups), and
     the granulated coefficient over the hyperparameter ``axes``."""
-    missing = [c for c in (*group_by, *axes) if c not in models.columns]
+    missing = [c for c in (*group_columns(group_by), *axes) if c not in models.columns]
     if missing:
         raise ValueError(f"config {setting}.correlation names columns {missing} that the model sheet lacks; choose from {sorted(models.columns)}")
     keep = kept_models(metrics, max_train_error)
     measures = sharpness[sharpness["model_id"].isin(keep)].rename(columns={"definition": "measure", "sharpness_loss": "value"})
     target_frame = targets(metrics[metrics["model_id"].isin(keep)])
-    groups = models[models["model_id"].isin(keep)][["model_id", *group_by]]
+    groups = models[models["model_id"].isin(keep)][["model_id", *group_columns(group_by)]]
     table = kendall_table(measures[["model_id", "measure", "value"]], target_frame, groups, group_by)
     table = table.rename(columns={"measure": "definition"}).assign(setting=setting)
 

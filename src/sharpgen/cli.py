@@ -30,6 +30,18 @@ def input_arg(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def only_arg(text: str) -> tuple[str, list[int]]:
+    """``ID=I,J,...``: a model and the positions of its definitions."""
+    model_id, sep, rest = text.partition("=")
+    try:
+        positions = [int(i) for i in rest.split(",") if i]
+    except ValueError:
+        positions = []
+    if not sep or not model_id or not positions:
+        raise argparse.ArgumentTypeError(f"expected ID=I,J,... (definition positions), got {text!r}")
+    return model_id, positions
+
+
 def json_arg(text: str):
     try:
         return json.loads(text)
@@ -56,7 +68,7 @@ def _run(a: argparse.Namespace) -> None:
         "import-checkpoint": lambda: models.import_checkpoint(a.setting, a.model_id, a.source, a.out),
         "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out),
         "published-metrics": lambda: metrics.published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
-        "sharpness": lambda: sharpness.sharpness(a.setting, a.model, a.subset, a.definitions, a.cache_dir, a.threads, a.out),
+        "sharpness": lambda: sharpness.sharpness(a.setting, a.model, a.subset, a.definitions, a.cache_dir, a.threads, a.out, dict(a.only)),
         "models-table": lambda: tables.models_table(a.setting, a.block, a.out),
         "aggregate": lambda: tables.aggregate(a.kind, a.inputs, a.out),
         "correlate": lambda: tables.correlate(
@@ -64,7 +76,7 @@ def _run(a: argparse.Namespace) -> None:
             a.out_table, a.out_granulated, a.out_markdown),
         "plot": lambda: figures.plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
-            a.max_train_error, a.out),
+            a.max_train_error, a.out, a.where),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
         "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out),
         "estimate": lambda: _estimate(a),
@@ -126,6 +138,8 @@ def parser() -> argparse.ArgumentParser:
     s = add("sharpness", "every definition for some models (each pair cached)", "subset", "cache-dir", "out")
     s.add_argument("--model", type=model_arg, nargs="+", required=True, metavar="ID=PATH@ARCH")
     s.add_argument("--definitions", type=definitions_arg, required=True, help="JSON list of definition dicts")
+    s.add_argument("--only", type=only_arg, nargs="*", default=[], metavar="ID=I,J,...",
+                   help="compute only these definitions (positions in --definitions) for model ID")
     s.add_argument("--threads", type=int, default=1)
 
     s = add("models-table", "a setting's model sheet as its models table", "out")
@@ -145,6 +159,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--color", default="lr")
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)
+    s.add_argument("--where", default=None, metavar="COLUMN=VALUE", help="only the models with this value (a figure view)")
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
     s = add("report", "a Markdown report of one setting", "out")

@@ -93,12 +93,20 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
         raise ValueError(f"{name} lacks columns {missing}")
 
 
+def group_columns(group_by: Sequence[str]) -> list[str]:
+    """The model columns that ``group_by`` entries (``col`` or ``col1+col2``) name, in order."""
+    return list(dict.fromkeys(c for entry in group_by for c in entry.split("+")))
+
+
 def _subgroups(groups: pd.DataFrame, group_by: Sequence[str]) -> list[tuple[str, pd.Series | None]]:
-    """``("all", None)`` then ``("<col>=<value>", model_ids)`` per column and sorted value."""
+    """``("all", None)`` then ``("<col>=<value>", model_ids)`` per entry and sorted value; an
+    entry ``col1+col2`` gives ``"<col1>=<v1>,<col2>=<v2>"`` per combination present."""
     subsets: list[tuple[str, pd.Series | None]] = [("all", None)]
-    for column in group_by:
-        for value in sorted(groups[column].dropna().unique().tolist()):
-            subsets.append((f"{column}={value}", groups.loc[groups[column] == value, "model_id"]))
+    for entry in group_by:
+        columns = entry.split("+")
+        for values, rows in sorted(groups.dropna(subset=columns).groupby(columns, sort=True)["model_id"], key=lambda kv: kv[0]):
+            values = values if isinstance(values, tuple) else (values,)
+            subsets.append((",".join(f"{c}={v}" for c, v in zip(columns, values)), rows))
     return subsets
 
 
@@ -125,7 +133,7 @@ def kendall_table(
     group_by = list(group_by)
     _require(measures, ["model_id", "measure", "value"], "measures")
     _require(targets, ["model_id", "target", "value"], "targets")
-    _require(groups, ["model_id", *group_by], "groups")
+    _require(groups, ["model_id", *group_columns(group_by)], "groups")
     if groups["model_id"].duplicated().any():
         raise ValueError("groups has more than one row for some model_id")
     subsets = _subgroups(groups, group_by)

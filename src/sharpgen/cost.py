@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,16 +78,17 @@ class Calibration:
         return forward_only * self.forward_seconds[m] + p.backward * self.forward_backward_seconds[m]
 
 
-def job_seconds(models: Iterable[Calibration], definitions: Iterable[Definition], n: int) -> float:
-    """Predicted seconds of one sharpness job over its models (each with its calibration)."""
-    definitions = list(definitions)
-    return START_SECONDS + sum(c.load_seconds + sum(c.seconds(d, n) for d in definitions) for c in models)
+Work = Iterable[tuple[Calibration, Sequence[Definition]]]  # per model: its calibration, its definitions
 
 
-def job_memory_mb(models: Iterable[Calibration], definitions: Iterable[Definition]) -> float:
+def job_seconds(models: Work, n: int) -> float:
+    """Predicted seconds of one sharpness job over its models."""
+    return START_SECONDS + sum(c.load_seconds + sum(c.seconds(d, n) for d in defs) for c, defs in models)
+
+
+def job_memory_mb(models: Work) -> float:
     """Predicted peak memory of one job: the process plus the largest pass it makes."""
-    ms = {d.m for d in definitions}
-    return BASE_MEMORY_MB + max((c.peak_mb[m] for c in models for m in ms), default=0.0)
+    return BASE_MEMORY_MB + max((c.peak_mb[d.m] for c, defs in models for d in defs), default=0.0)
 
 
 def request(predicted_seconds: float, predicted_mb: float, attempt: int) -> tuple[int, int]:

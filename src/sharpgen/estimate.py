@@ -36,19 +36,21 @@ def estimate(cfg: Mapping[str, Any], calibration_root: Path, schema: Path = SETT
     for name, block in config.resolve(cfg, schema).items():
         sheet = plan.model_sheet(name, block)
         definitions = plan.setting_definitions(name, block, cfg["grid"])
+        by_id = {d.id: d for d in definitions}
+        model_defs = {m: [by_id[i] for i in ids] for m, ids in plan.model_definitions(name, block, cfg["grid"], sheet).items()}
         n = block["sharpness"]["n"]
-        per_model = sum((cost.passes(d, n) for d in definitions), cost.Passes(0, 0))
+        total = sum((cost.passes(d, n) for defs in model_defs.values() for d in defs), cost.Passes(0, 0))
         jobs = plan.jobs(sheet, block["sharpness"]["shards"])
         files = {key: calibration_root / name / f"{key}.json" for key in plan.calibration_models(sheet)}
         found = {key: cost.Calibration.read(path) for key, path in files.items() if path.is_file()}
         arch = dict(zip(sheet["model_id"], (plan.arch_key(a) for a in sheet["arch"])))
         seconds = float("nan")
         if len(found) == len(files):
-            seconds = sum(cost.job_seconds([found[arch[m]] for m in models], definitions, n) for models in jobs.values())
+            seconds = sum(cost.job_seconds([(found[arch[m]], model_defs[m]) for m in models], n) for models in jobs.values())
         rows.append({
             "setting": name, "jobs": len(jobs), "models": len(sheet), "definitions": len(definitions),
-            "pairs": len(sheet) * len(definitions), "forward_passes": len(sheet) * per_model.forward,
-            "backward_passes": len(sheet) * per_model.backward, "hours": seconds / 3600,
+            "pairs": sum(len(defs) for defs in model_defs.values()), "forward_passes": total.forward,
+            "backward_passes": total.backward, "hours": seconds / 3600,
             "device": ", ".join(sorted({c.device for c in found.values()})) or "-",
             "missing_calibrations": ", ".join(str(p) for k, p in files.items() if k not in found),
         })

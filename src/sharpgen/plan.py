@@ -105,12 +105,12 @@ def calibration_models(sheet: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def definitions(families: list[Mapping[str, Any]], where: str) -> list[Definition]:
-    """Expand families (list-valued variant, rho, m) into unique definitions, in config order."""
-    out: dict[str, Definition] = {}
+def _expand(families: list[Mapping[str, Any]], where: str) -> list[tuple[Definition, Mapping[str, Any] | None, int]]:
+    """Every (definition, models selector, family index) of the families, in config order."""
+    out = []
     for i, family in enumerate(families):
         lists = {key: family[key] if isinstance(family.get(key), list) else [family[key]] for key in FAMILY_LISTS if key in family}
-        fixed = {k: v for k, v in family.items() if k not in FAMILY_LISTS}
+        fixed = {k: v for k, v in family.items() if k not in (*FAMILY_LISTS, "models")}
         for combo in itertools.product(*lists.values()):
             values = dict(zip(lists, combo))
             adaptive, logit_norm = VARIANTS[values.pop("variant")]
@@ -118,8 +118,38 @@ def definitions(families: list[Mapping[str, Any]], where: str) -> list[Definitio
                 d = Definition.from_dict({**fixed, **values, "adaptive": adaptive, "logit_norm": logit_norm})
             except ValueError as error:
                 raise ValueError(f"config {where}[{i}]: {error}") from None
-            out.setdefault(d.id, d)
+            out.append((d, family.get("models"), i))
+    return out
+
+
+def definitions(families: list[Mapping[str, Any]], where: str) -> list[Definition]:
+    """Expand families (list-valued variant, rho, m) into unique definitions, in config order."""
+    out: dict[str, Definition] = {}
+    for d, _, _ in _expand(families, where):
+        out.setdefault(d.id, d)
     return list(out.values())
+
+
+def selected(sheet: pd.DataFrame, selector: Mapping[str, Any] | None, where: str) -> pd.Series:
+    """Which models of ``sheet`` a family's ``models`` selector ({column: value or [values]}) picks (all without one)."""
+    keep = pd.Series(True, index=sheet.index)
+    for column, values in (selector or {}).items():
+        if column not in sheet.columns:
+            raise ValueError(f"config {where}.models: column {column!r} is not in the model sheet; choose from {sorted(sheet.columns)}")
+        values = values if isinstance(values, list) else [values]
+        keep &= sheet[column].isin(values)
+    return keep
+
+
+def model_definitions(name: str, block: Mapping[str, Any], grid: str, sheet: pd.DataFrame) -> dict[str, list[str]]:
+    """Model id -> the ids of the definitions computed for it: those of every family of the grid
+    whose ``models`` selector picks it (every family without a selector), in config order."""
+    where = f"{name}.grids.{grid}"
+    out: dict[str, dict[str, None]] = {m: {} for m in sheet["model_id"]}
+    for d, selector, i in _expand(block.get("grids", {}).get(grid, []), where):
+        for model_id in sheet.loc[selected(sheet, selector, f"{where}[{i}]"), "model_id"]:
+            out[model_id].setdefault(d.id, None)
+    return {m: list(ids) for m, ids in out.items()}
 
 
 def setting_definitions(name: str, block: Mapping[str, Any], grid: str) -> list[Definition]:
@@ -133,3 +163,22 @@ def setting_definitions(name: str, block: Mapping[str, Any], grid: str) -> list[
         if n % d.m:
             raise ValueError(f"config {name}.sharpness.n = {n} is not a multiple of m = {d.m} (definition {d.id}); choose n as a multiple of every m")
     return defs
+
+
+def used_definitions(defs: list[Definition], model_defs: Mapping[str, list[str]]) -> list[Definition]:
+    """The definitions that at least one model takes, in order."""
+    used = {i for ids in model_defs.values() for i in ids}
+    return [d for d in defs if d.id in used]
+
+
+def figure_views(sheet: pd.DataFrame, model_defs: Mapping[str, list[str]], split_by: str | None) -> dict[str, list[str]]:
+    """``<column>=<value>`` -> the definitions of the models with that value (figures per group)."""
+    if not split_by:
+        return {}
+    if split_by not in sheet.columns:
+        raise ValueError(f"config figures.split_by = {split_by!r} is not a model-sheet column; choose from {sorted(sheet.columns)}")
+    out: dict[str, list[str]] = {}
+    for value, rows in sheet.groupby(split_by, sort=True):
+        ids = dict.fromkeys(i for m in rows["model_id"] for i in model_defs[m])
+        out[f"{split_by}={value}"] = list(ids)
+    return out

@@ -1,5 +1,6 @@
 """Train one zoo model: SGD with momentum or AdamW, a one-cycle learning rate, optional SAM and augmentation."""
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -41,12 +42,23 @@ def cyclic_lr(step: int, total_steps: int, peak_lr: float) -> float:
     return peak_lr * (total_steps - step) / (total_steps - warmup + 1)
 
 
-def _loss_and_grads(model: nn.Module, params: list[Tensor], x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Forward + backward; returns (loss, logits) detached and leaves gradients in ``.grad``."""
+def triangular_lr(step: int, total_steps: int, peak_lr: float, peak_at: float = 0.4) -> float:
+    """The authors' "cyclic" schedule: linear from 0 to ``peak_lr`` at ``peak_at`` of training,
+    then linear to 0, evaluated after each step at t = (step + 1) / total_steps."""
+    t = (step + 1) / total_steps
+    return peak_lr * (t / peak_at if t <= peak_at else (1 - t) / (1 - peak_at))
+
+
+def _loss_and_grads(model: nn.Module, params: list[Tensor], x: Tensor, y: Tensor, amp: bool = False) -> tuple[Tensor, Tensor]:
+    """Forward + backward; returns (loss, logits) detached and leaves gradients in ``.grad``.
+
+    With ``amp`` the forward pass runs under bfloat16 autocast (CUDA only; no loss scaling needed).
+    """
     for p in params:
         p.grad = None
-    out = model(x)
-    loss = F.cross_entropy(out, y)
+    with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+        out = model(x)
+        loss = F.cross_entropy(out.float(), y)
     loss.backward()
     return loss.detach(), out.detach()
 
@@ -85,12 +97,30 @@ def train(
     History entries: epoch (1-based), lr (of the epoch's last step), train_loss and train_error
     (averaged over the epoch's batches, on augmented data when enabled), seconds.
     """
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.arch, num_classes=int(y.max()) + 1, width=cfg.width).to(device)
+    return fit(model, cfg, x, y, device, augment_batch if cfg.augment else None, cyclic_lr, on_epoch)
+
+
+def fit(
+    model: nn.Module,
+    cfg: TrainConfig,
+    x: Tensor,
+    y: Tensor,
+    device: torch.device,
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None,
+    schedule: Callable[[int, int, float], float],
+    on_epoch: Callable[[dict], None] | None = None,
+    amp: bool = False,
+) -> tuple[nn.Module, list[dict]]:
+    """The training loop of :func:`train` for a built ``model`` (on ``device``): ``augment`` maps a
+    batch and the loop's generator to augmented inputs, ``schedule(step, total_steps, cfg.lr)``
+    gives each step's learning rate, ``amp`` enables bfloat16 autocast on CUDA."""
     n = x.shape[0]
     steps_per_epoch = n // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} training examples")
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.arch, num_classes=int(y.max()) + 1, width=cfg.width).to(device)
+    amp = amp and device.type == "cuda"
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _optimizer(cfg, params)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -105,12 +135,12 @@ def train(
         for step in range(steps_per_epoch):
             index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             xb, yb = x[index], y[index]
-            if cfg.augment:
-                xb = augment_batch(xb, generator)
-            lr = cyclic_lr((epoch - 1) * steps_per_epoch + step, total_steps, cfg.lr)
+            if augment is not None:
+                xb = augment(xb, generator)
+            lr = schedule((epoch - 1) * steps_per_epoch + step, total_steps, cfg.lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, out = _loss_and_grads(model, params, xb, yb)
+            loss, out = _loss_and_grads(model, params, xb, yb, amp)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise FloatingPointError(
@@ -122,7 +152,7 @@ def train(
                 with torch.no_grad():
                     for p, e in zip(params, perturbation):
                         p.add_(e)
-                _loss_and_grads(model, params, xb, yb)
+                _loss_and_grads(model, params, xb, yb, amp)
                 with torch.no_grad():
                     for p, e in zip(params, perturbation):
                         p.sub_(e)

@@ -21,8 +21,21 @@ BLOCKS = resolve(
 SETTINGS = list(BLOCKS)
 SHEETS = {s: plan.model_sheet(s, BLOCKS[s]) for s in SETTINGS}
 ROWS = {s: SHEETS[s].set_index("model_id", drop=False) for s in SETTINGS}
+# model id -> ids of its definitions (a grid family's `models` selector picks its models)
+MODEL_DEFINITIONS = {
+    s: plan.model_definitions(s, BLOCKS[s], config["grid"], SHEETS[s]) for s in SETTINGS
+}
 DEFINITIONS = {
-    s: plan.setting_definitions(s, BLOCKS[s], config["grid"]) for s in SETTINGS
+    s: plan.used_definitions(
+        plan.setting_definitions(s, BLOCKS[s], config["grid"]), MODEL_DEFINITIONS[s]
+    )
+    for s in SETTINGS
+}
+VIEWS = {
+    s: plan.figure_views(
+        SHEETS[s], MODEL_DEFINITIONS[s], BLOCKS[s]["figures"]["split_by"]
+    )
+    for s in SETTINGS
 }
 JOBS = {s: plan.jobs(SHEETS[s], BLOCKS[s]["sharpness"]["shards"]) for s in SETTINGS}
 CALIBRATED = {s: plan.calibration_models(SHEETS[s]) for s in SETTINGS}
@@ -36,6 +49,7 @@ wildcard_constraints:
     definition=r"[A-Za-z0-9_.=+-]+",
     filename=r"[^/]+",
     arch=r"[A-Za-z0-9_.-]+",
+    view=r"[A-Za-z0-9_.+-]+=[A-Za-z0-9_.+-]+",
 
 
 def as_json(value):
@@ -166,8 +180,29 @@ def get_job_model_ids(wildcards):
     return " ".join(JOBS[wildcards.setting][wildcards.job])
 
 
+def _job_definitions(wildcards):
+    """The definitions of a job's models (DEFINITIONS order) and, per model, their positions."""
+    s = wildcards.setting
+    models = JOBS[s][wildcards.job]
+    wanted = {i for m in models for i in MODEL_DEFINITIONS[s][m]}
+    defs = [d for d in DEFINITIONS[s] if d.id in wanted]
+    position = {d.id: i for i, d in enumerate(defs)}
+    return defs, {m: [position[i] for i in MODEL_DEFINITIONS[s][m]] for m in models}
+
+
 def get_definitions_json(wildcards):
-    return as_json([d.as_dict() for d in DEFINITIONS[wildcards.setting]])
+    return as_json([d.as_dict() for d in _job_definitions(wildcards)[0]])
+
+
+def get_job_selection(wildcards):
+    """Params: --only ID=I,J for the job's models that do not take all of its definitions."""
+    defs, positions = _job_definitions(wildcards)
+    parts = [
+        shlex.quote(f"{m}={','.join(map(str, p))}")
+        for m, p in positions.items()
+        if len(p) != len(defs)
+    ]
+    return f"--only {' '.join(parts)}" if parts else ""
 
 
 def get_job_metrics(wildcards):
@@ -190,12 +225,16 @@ def get_histories(wildcards):
     )
 
 
+def _figures(s):
+    """Every figure of a setting: each definition over all its models, then per view."""
+    out = [f"results/figures/{s}/{d.id}.png" for d in DEFINITIONS[s]]
+    for view, ids in VIEWS[s].items():
+        out += [f"results/figures/{s}/{view}/{d}.png" for d in ids]
+    return out
+
+
 def get_figures(wildcards):
-    s = wildcards.setting
-    return expand(
-        f"results/figures/{s}/{{definition}}.png",
-        definition=[d.id for d in DEFINITIONS[s]],
-    )
+    return _figures(wildcards.setting)
 
 
 def get_final_outputs():
@@ -204,10 +243,7 @@ def get_final_outputs():
         out.append(f"results/report/{s}.md")
         if (SHEETS[s]["source"] == "train").any():
             out.append(f"results/tables/{s}/history.parquet")
-        out += expand(
-            f"results/figures/{s}/{{definition}}.png",
-            definition=[d.id for d in DEFINITIONS[s]],
-        )
+        out += _figures(s)
     return out
 
 
@@ -256,14 +292,13 @@ def sharpness_request(wildcards, input, attempt):
     if not all(p.is_file() for p in paths.values()):
         return 60 * attempt, 8000 * attempt
     calibrations = {k: cost.Calibration.read(p) for k, p in paths.items()}
-    models = [calibrations[k] for k in job_archs(s, wildcards.job)]
-    definitions = DEFINITIONS[s]
+    by_id = {d.id: d for d in DEFINITIONS[s]}
+    work = [
+        (calibrations[key], [by_id[i] for i in MODEL_DEFINITIONS[s][m]])
+        for m, key in zip(JOBS[s][wildcards.job], job_archs(s, wildcards.job))
+    ]
     n = BLOCKS[s]["sharpness"]["n"]
-    return cost.request(
-        cost.job_seconds(models, definitions, n),
-        cost.job_memory_mb(models, definitions),
-        attempt,
-    )
+    return cost.request(cost.job_seconds(work, n), cost.job_memory_mb(work), attempt)
 
 
 def get_sharpness_runtime(wildcards, input, attempt):

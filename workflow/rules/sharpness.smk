@@ -37,8 +37,9 @@ rule sharpness:
     params:
         models=get_job_models_arg,
         definitions=get_definitions_json,
+        only=get_job_selection,
         cache="results/cache/sharpness/{setting}",
     shell:
         "python -m sharpgen sharpness --setting {wildcards.setting} --model {params.models} "
-        "--subset {input.subset} --definitions {params.definitions} "
+        "--subset {input.subset} --definitions {params.definitions} {params.only} "
         "--cache-dir {params.cache} --threads {threads} --out {output} > {log} 2>&1"

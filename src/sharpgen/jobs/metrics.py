@@ -21,11 +21,12 @@ def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, thread
     from sharpgen.progress import Progress
 
     device = job_device(threads)
-    splits = datasets.load(dataset)
+    setting_ = settings.get(setting)
+    splits = {name: (x[: setting_.eval_sizes.get(name)], y[: setting_.eval_sizes.get(name)]) for name, (x, y) in datasets.load(dataset).items()}
     progress = Progress("evaluate", len(models), unit="model")
     rows = []
     for model_id, path, arch in models:
-        model = settings.get(setting).load_model(path, arch, device)
+        model = setting_.load_model(path, arch, device)
         for split, (x, y) in splits.items():
             loss, error = loss_and_error(model, x, y, device)
             rows.append({"setting": setting, "model_id": model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})

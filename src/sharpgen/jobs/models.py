@@ -15,7 +15,7 @@ from sharpgen.log import log
 
 def train_model(setting: str, row: Mapping[str, Any], dataset: Path, threads: int, out_checkpoint: Path, out_history: Path) -> None:
     """Train the model of sheet row ``row`` on the setting's train split; save it and its curve."""
-    from sharpgen import checkpoint, tables
+    from sharpgen import tables
     from sharpgen.device import job_device
     from sharpgen.progress import Progress
 
@@ -26,11 +26,12 @@ def train_model(setting: str, row: Mapping[str, Any], dataset: Path, threads: in
         progress.step(f"loss {record['train_loss']:.4f} error {record['train_error']:.4f} lr {record['lr']:.4g}")
 
     splits = datasets.load(dataset)
-    model, history = settings.get(setting).train(row, splits, device, on_epoch)
+    setting_ = settings.get(setting)
+    model, history = setting_.train(row, splits, device, on_epoch)
     frame = pd.DataFrame(history).assign(setting=setting, model_id=row["model_id"])
     tables.write(frame, out_history, tables.HISTORY, "history")
     num_classes = int(splits["train"][1].max()) + 1
-    checkpoint.save(model.cpu(), out_checkpoint, arch=row["arch"], width=row.get("width"), num_classes=num_classes)
+    setting_.save_model(model.cpu(), row, out_checkpoint, num_classes)
 
 
 def download(url: str, out: Path) -> None:

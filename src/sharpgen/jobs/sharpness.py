@@ -14,7 +14,7 @@ import importlib.resources
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -120,8 +120,10 @@ def sharpness(
     cache_dir: Path,
     threads: int,
     out: Path,
+    only: Mapping[str, Sequence[int]] | None = None,
 ) -> None:
-    """Every definition for every model (id, checkpoint, arch) on the subset -> ``out``."""
+    """Every definition for every model (id, checkpoint, arch) on the subset -> ``out``;
+    ``only`` restricts a model to some definitions (by position), e.g. its family's grid."""
     from sharpgen.device import job_device
     from sharpgen.download import sha256_file
     from sharpgen.progress import Progress
@@ -136,7 +138,12 @@ def sharpness(
         f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}"
         + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
     )
-    pairs = Progress("pairs", len(models) * len(definitions), unit="pair")
+    only = dict(only or {})
+    unknown = sorted(set(only) - {m for m, _, _ in models})
+    if unknown:
+        raise ValueError(f"--only names models {unknown} that are not among --model")
+    chosen = {m: [definitions[i] for i in only[m]] if m in only else list(definitions) for m, _, _ in models}
+    pairs = Progress("pairs", sum(len(d) for d in chosen.values()), unit="pair")
 
     def on_batch(result: BatchResult, total: int) -> None:
         if result.seconds >= SLOW_BATCH_SECONDS:
@@ -151,7 +158,7 @@ def sharpness(
         log(f"model {i + 1}/{len(models)}: {model_id}")
         t1 = time.perf_counter()
         frames.append(
-            model_sharpness(setting, model_id, model, data, list(definitions), cache_dir / model_id, fingerprint, device, pairs.step, on_batch)
+            model_sharpness(setting, model_id, model, data, chosen[model_id], cache_dir / model_id, fingerprint, device, pairs.step, on_batch)
         )
         compute += time.perf_counter() - t1
     tables.write(pd.concat(frames, ignore_index=True), out, tables.SHARPNESS, "sharpness")

@@ -1,5 +1,7 @@
 """The architectures trained here: a pre-activation ResNet and a SimpleViT, at digits scale
-(8x8 grey images) and at the paper's CIFAR-10 scale (32x32 colour images).
+(8x8 grey images), and the authors' two CIFAR-10 families (32x32 colour images) with the
+parameter names of their checkpoints: the PreActResNet-18 of their ``models.py`` and
+vit-pytorch 0.40.2's ``SimpleViT`` (their ``vit_exp``).
 
 Inputs are images in [0, 1]; a model built with ``mean``/``std`` normalises them inside
 (non-persistent buffers, so state dicts hold weights only). Initialisation follows the global
@@ -35,14 +37,16 @@ class Normalize(nn.Module):
 class PreActBlock(nn.Module):
     """Pre-activation residual block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus (projected) identity."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, wrapped_shortcut: bool = False) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         needs_projection = stride != 1 or c_in != c_out
-        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False) if needs_projection else None
+        projection = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False) if needs_projection else None
+        # the authors' blocks hold the projection in a Sequential (parameter shortcut.0.weight)
+        self.shortcut = nn.Sequential(projection) if wrapped_shortcut and projection is not None else projection
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(x))
@@ -98,6 +102,12 @@ def sincos_posemb_2d(h: int, w: int, dim: int, temperature: float = 10000.0) -> 
     return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], dim=1).float()
 
 
+def patchify(x: Tensor, p: int) -> Tensor:
+    """(B, C, H, W) -> (B, H/p * W/p, p * p * C), row-major over patches, (p1 p2 c) inside a patch."""
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), -1)
+
+
 class Attention(nn.Module):
     """Pre-norm multi-head self-attention (explicit softmax, so every autodiff mode works)."""
 
@@ -131,8 +141,7 @@ class FeedForward(nn.Module):
 class SimpleViT(nn.Module):
     """SimpleViT (Beyer et al., 2022) for small images.
 
-    Linear patch embedding of flattened patches (LayerNorm before it with ``patch_norm``), fixed
-    2D sincos positions, pre-norm transformer blocks, mean pooling, LayerNorm + Linear head; no
+    Linear patch embedding of flattened patches followed by a LayerNorm, fixed 2D sincos positions, pre-norm transformer blocks, mean pooling, LayerNorm + Linear head; no
     dropout, no class token. ``dim_head`` defaults to ``dim // heads``.
     """
 
@@ -147,7 +156,6 @@ class SimpleViT(nn.Module):
         mlp_dim: int = 64,
         in_channels: int = 1,
         dim_head: int | None = None,
-        patch_norm: bool = False,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> None:
@@ -160,8 +168,7 @@ class SimpleViT(nn.Module):
         self.patch_size = patch_size
         grid = image_size // patch_size
         patch_dim = in_channels * patch_size**2
-        embed = [nn.LayerNorm(patch_dim)] if patch_norm else []
-        self.patch_embed = nn.Sequential(*embed, nn.Linear(patch_dim, dim), nn.LayerNorm(dim))
+        self.patch_embed = nn.Sequential(nn.Linear(patch_dim, dim), nn.LayerNorm(dim))
         self.register_buffer("pos_embedding", sincos_posemb_2d(grid, grid, dim), persistent=False)
         self.layers = nn.ModuleList(
             nn.ModuleList([Attention(dim, heads, dim_head or dim // heads), FeedForward(dim, mlp_dim)]) for _ in range(depth)
@@ -169,10 +176,7 @@ class SimpleViT(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
 
     def patchify(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, H/p * W/p, p * p * C), row-major over patches."""
-        b, c, h, w = x.shape
-        p = self.patch_size
-        return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), -1)
+        return patchify(x, self.patch_size)
 
     def forward(self, x: Tensor) -> Tensor:
         tokens = self.patch_embed(self.patchify(self.normalize(x))) + self.pos_embedding
@@ -194,14 +198,94 @@ def build_model(arch: str, num_classes: int = 10, width: int | None = None) -> n
     raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
 
 
+class AuthorsPreActResNet(nn.Module):
+    """The authors' CIFAR-10 PreActResNet (their ``models.py``, ``learnable_bn=True``): conv1
+    (3x3, no bias), layer1..layer4 of pre-activation blocks (convolutions without bias, projection
+    shortcut taken after the first BN-ReLU), BN-ReLU, 4x4 average pooling, ``linear``. Their model
+    normalises with mean 0 / std 1 (the identity) because their data loader already applies the
+    CIFAR-10 statistics; here the statistics are applied inside (``Normalize``), so inputs are in
+    [0, 1] and the state dict is theirs.
+    """
+
+    def __init__(self, num_classes: int = 10, width: int = 64, blocks_per_stage: Sequence[int] = (2, 2, 2, 2)) -> None:
+        super().__init__()
+        self.normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)
+        self.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        c_in = width
+        for stage, n_blocks in enumerate(blocks_per_stage):
+            c_out = width * 2**stage
+            blocks = []
+            for block in range(n_blocks):
+                blocks.append(PreActBlock(c_in, c_out, 2 if stage > 0 and block == 0 else 1, wrapped_shortcut=True))
+                c_in = c_out
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+        self.stages = len(blocks_per_stage)
+        self.bn = nn.BatchNorm2d(c_in)
+        self.linear = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv1(self.normalize(x))
+        for stage in range(1, self.stages + 1):
+            out = getattr(self, f"layer{stage}")(out)
+        out = F.relu(self.bn(out))
+        return self.linear(out.mean(dim=(2, 3)))
+
+
+class Patches(nn.Module):
+    """Parameter-free patch extraction (the ``Rearrange`` of vit-pytorch's patch embedding)."""
+
+    def __init__(self, patch_size: int) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return patchify(x, self.patch_size)
+
+
+class Transformer(nn.Module):
+    """``depth`` pre-norm blocks of attention and MLP with residuals (no final norm, as in vit-pytorch 0.40.2)."""
+
+    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.ModuleList([Attention(dim, heads, dim_head), FeedForward(dim, mlp_dim)]) for _ in range(depth))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for attention, feed_forward in self.layers:
+            x = attention(x) + x
+            x = feed_forward(x) + x
+        return x
+
+
+class VitPytorchSimpleViT(nn.Module):
+    """vit-pytorch 0.40.2's ``SimpleViT`` (the authors' ``vit_exp``) with its parameter names:
+    ``to_patch_embedding.1`` (Linear on (p1 p2 c) patches, no norm), fixed 2D sincos positions,
+    ``transformer.layers``, mean pooling, ``linear_head`` (LayerNorm, Linear). The CIFAR-10
+    statistics are applied inside (the authors' loader applied them), so inputs are in [0, 1].
+    """
+
+    def __init__(self, num_classes: int = 10, image_size: int = 32, patch_size: int = 4, dim: int = 512, depth: int = 6,
+                 heads: int = 16, mlp_dim: int = 1024, dim_head: int = 64, channels: int = 3) -> None:
+        super().__init__()
+        if image_size % patch_size != 0:
+            raise ValueError(f"image_size {image_size} must be divisible by patch_size {patch_size}")
+        self.normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)
+        self.to_patch_embedding = nn.Sequential(Patches(patch_size), nn.Linear(channels * patch_size**2, dim))
+        grid = image_size // patch_size
+        self.register_buffer("pos_embedding", sincos_posemb_2d(grid, grid, dim), persistent=False)
+        self.transformer = Transformer(dim, depth, heads, dim_head, mlp_dim)
+        self.linear_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = self.to_patch_embedding(self.normalize(x)) + self.pos_embedding
+        return self.linear_head(self.transformer(tokens).mean(dim=1))
+
+
 def preact_resnet18(num_classes: int = 10, width: int = 64) -> nn.Module:
-    """The paper's CIFAR-10 ResNet-18: pre-activation, 4 stages of 2 blocks, width 64, 32x32x3 inputs."""
-    return PreActResNet(num_classes, width, (2, 2, 2, 2), in_channels=3, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+    """The paper's CIFAR-10 ResNet-18 (the authors' ``resnet18``, ``model_width`` = ``width``)."""
+    return AuthorsPreActResNet(num_classes, width)
 
 
-def simple_vit(num_classes: int = 10) -> nn.Module:
-    """The paper's CIFAR-10 ViT: SimpleViT, dim 512, depth 6, 16 heads of 64, MLP 1024, patch 4, 32x32x3 inputs."""
-    return SimpleViT(
-        num_classes, image_size=32, patch_size=4, dim=512, depth=6, heads=16, mlp_dim=1024, in_channels=3,
-        dim_head=64, patch_norm=True, mean=CIFAR10_MEAN, std=CIFAR10_STD,
-    )
+def simple_vit(num_classes: int = 10, width: int = 512, depth: int = 6, heads: int = 16) -> nn.Module:
+    """The paper's CIFAR-10 ViT (the authors' ``vit_exp``): SimpleViT with dim ``width``, MLP
+    2 * ``width``, ``depth`` blocks of ``heads`` heads of 64, patch 4 (defaults: 512, 6, 16)."""
+    return VitPytorchSimpleViT(num_classes, dim=width, depth=depth, heads=heads, mlp_dim=2 * width)

@@ -59,6 +59,8 @@ class Setting:
     # block keys that determine the model sheet, resp. the data (params of those rules)
     sheet_keys: ClassVar[tuple[str, ...]] = ()
     data_keys: ClassVar[tuple[str, ...]] = ()
+    # evaluation split -> how many of its first examples are evaluated (all when absent)
+    eval_sizes: ClassVar[Mapping[str, int]] = {}
 
     # --- planning (light: no torch, timm or transformers) ---
     def sheet(self, block: Mapping[str, Any]) -> pd.DataFrame:
@@ -99,6 +101,12 @@ class Setting:
     def train(self, row: Mapping[str, Any], splits: Splits, device: torch.device, on_epoch) -> tuple[nn.Module, list[dict]]:
         """Train the model of sheet row ``row`` (for settings whose sheet has ``source: train``)."""
         raise ValueError(f"setting {self.name!r} trains no models")
+
+    def save_model(self, model: nn.Module, row: Mapping[str, Any], path: Path, num_classes: int) -> None:
+        """Store a model trained here (sharpgen's checkpoint format unless the setting has its own)."""
+        from sharpgen import checkpoint
+
+        checkpoint.save(model, path, arch=row["arch"], width=row.get("width"), num_classes=num_classes)
 
     def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
         """The metrics rows of the published accuracies (error = 1 - accuracy)."""

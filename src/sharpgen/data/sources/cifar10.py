@@ -15,10 +15,11 @@ CIFAR10C_URL = "https://zenodo.org/record/2535967/files/CIFAR-10-C.tar"
 MEMBER_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
+# the 15 corruptions in the order of robustbench's CORRUPTIONS (robustbench/data.py), which
+# ``cifar10c_robustbench`` concatenates before shuffling
 CORRUPTIONS = (
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-    "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform",
-    "pixelate", "jpeg_compression",
+    "shot_noise", "motion_blur", "snow", "pixelate", "gaussian_noise", "defocus_blur", "brightness", "fog",
+    "zoom_blur", "frost", "glass_blur", "impulse_noise", "contrast", "jpeg_compression", "elastic_transform",
 )
 
 
@@ -67,27 +68,29 @@ def read_cifar10c(root: Path, corruption: str, severity: int) -> tuple[np.ndarra
     return np.asarray(images[rows]), labels[rows].astype(np.int64)
 
 
-def mixed_assignment(n: int, n_corruptions: int, seed: int) -> np.ndarray:
-    """Which corruption each of ``n`` test indices takes: a balanced, seeded permutation."""
-    return np.random.default_rng(seed).permutation(np.arange(n) % n_corruptions)
+def cifar10c_robustbench(root: Path, n: int = 10000, severity: int = 5, pool: int = 15000, seed: int = 0,
+                         corruptions: tuple[str, ...] = CORRUPTIONS) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10-C as the authors loaded it: robustbench's ``load_cifar10c(n_examples=pool,
+    severity, shuffle=True)`` after ``np.random.seed(seed)``, then the first ``n`` images.
 
-
-def cifar10c_mixed(root: Path, severity: int = 5, seed: int = 0,
-                   corruptions: tuple[str, ...] = CORRUPTIONS) -> tuple[torch.Tensor, torch.Tensor]:
-    """All corruptions mixed: test index i is taken from one corruption chosen deterministically.
-
-    With the release files this gives the paper's 10k images at severity 5.
+    robustbench takes the first ceil(pool / 15) images of each corruption at ``severity`` (labels:
+    the first ones of ``labels.npy``), concatenates them in ``corruptions`` order, shuffles with
+    the global NumPy generator (``np.random.permutation``; their evaluation script seeds it with
+    0 and draws nothing else before) and cuts to ``pool``; their loader then keeps the first
+    ``n`` = 10,000. Here the permutation comes from ``np.random.RandomState(seed)``, the same stream.
     """
-    parts = [read_cifar10c(root, c, severity) for c in corruptions[:1]]
-    n = len(parts[0][0])
-    choice = mixed_assignment(n, len(corruptions), seed)
-    images = np.empty((n, 32, 32, 3), dtype=np.uint8)
-    labels = np.empty(n, dtype=np.int64)
-    for k, corruption in enumerate(corruptions):
-        x, y = parts[0] if k == 0 else read_cifar10c(root, corruption, severity)
-        rows = choice == k
-        images[rows], labels[rows] = x[rows], y[rows]
-    return to_tensors(images, labels)
+    per = -(-pool // len(corruptions))
+    images, labels = [], []
+    for corruption in corruptions:
+        x, _ = read_cifar10c(root, corruption, severity)
+        if len(x) < per:
+            raise ValueError(f"{Path(root) / corruption}.npy has {len(x)} images per severity; {per} are needed for a pool of {pool}")
+        images.append(x[:per])
+        labels.append(np.load(Path(root) / "labels.npy")[:per].astype(np.int64))
+    x, y = np.concatenate(images), np.concatenate(labels)
+    order = np.random.RandomState(seed).permutation(len(x))
+    x, y = x[order][:pool][:n], y[order][:pool][:n]
+    return to_tensors(x, y)
 
 
 def cifar10(archive: Path, split: str = "train", n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
