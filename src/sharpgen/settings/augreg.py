@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from sharpgen.data import imagenet_sets
 from sharpgen.settings import Collection, Ref, register
 from sharpgen.settings.base import mirrored
 
@@ -188,10 +189,22 @@ class AugReg(Collection):
             raise ValueError(f"augreg models not found in the AugReg index.csv: {unmatched[:3]} ({len(unmatched)} in all)")
         return super().published_metrics(sheet, inputs)
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """A class-stratified sample of n ImageNet training images, with vit_jax's transform."""
         from sharpgen.data.sources.imagenet import imagenet_subset
 
-        return imagenet_subset(self.name, block, block.get("arch", timm_arch("B_16", 224)), n)
+        return imagenet_subset(self.name, block, block.get("arch", timm_arch("B_16", 224)), n, seed, "vit_jax")
+
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]):
+        """ImageNet val, the shift sets and a training sample, with vit_jax's transform."""
+        from sharpgen.data.sources.imagenet import imagenet_dataset
+
+        return imagenet_dataset(self.name, block, block.get("arch", timm_arch("B_16", 224)), 0, "vit_jax")
+
+    def heads(self):
+        from sharpgen.data.sources.imagenet import heads
+
+        return heads()
 
     def load_model(self, path: Path, arch: str, device):
         from sharpgen.networks.timm_arch import load_big_vision_npz

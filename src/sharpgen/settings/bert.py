@@ -2,8 +2,12 @@
 
 Checkpoints: Zenodo record 4110593, ``bert_{00..99}.zip``, each a TF1 google-research/bert
 checkpoint (``bert_config.json``, ``vocab.txt``, ``model.ckpt-*.index/.data-*``) read here
-without TensorFlow (:mod:`sharpgen.networks.bert`). Sharpness data: the first n pairs of GLUE
-MNLI ``<data_root>/train.tsv``, tokenised with the first checkpoint's ``vocab.txt``. Published per-run accuracies: ``data/hans_berts_of_a_feather_accuracies_by_run.csv``.
+without TensorFlow (:mod:`sharpgen.networks.bert`). Sharpness data: a label-stratified sample of
+n pairs of GLUE MNLI ``<data_root>/train.tsv``, tokenised with the first checkpoint's
+``vocab.txt``. Evaluation (``metrics: evaluate``): MNLI ``dev_matched.tsv`` (test), the six HANS
+subsets of ``heuristics_evaluation_set.txt`` (heuristic x entailed / non-entailed; contradiction
+and neutral predictions count as non-entailment) and a sample of ``train.tsv``. Published per-run
+accuracies: ``data/hans_berts_of_a_feather_accuracies_by_run.csv``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ SETTING = "bert"
 URL = "https://zenodo.org/record/4110593/files/bert_{run:02d}.zip"
 N_RUNS = 100
 MNLI_LAYOUT = "GLUE MNLI: <data_root>/train.tsv (and dev_matched.tsv)"
+HANS_FILE = "heuristics_evaluation_set.txt"
+HANS_LAYOUT = f"HANS: <data_root>/{HANS_FILE} (tommccoy1/hans)"
+MAX_SEQ_LENGTH = 128  # run_classifier's default, used by McCoy et al.
 ACCURACIES_FILE = "hans_berts_of_a_feather_accuracies_by_run.csv"
 _SUMMARY_COLUMNS = {
     "MNLI dev acc.": "mnli_dev_acc",
@@ -92,6 +99,11 @@ class Bert(Collection):
            for h in ("lexical", "subsequence", "constituent") for label in ("entailed", "nonentailed")},
     }
     defaults = {"figures": {"color": "hans_overall_acc", "marker": None}}
+    block_schema = {
+        **Collection.block_schema,
+        "train_n": {"description": "`metrics: evaluate`: MNLI training pairs (a label-stratified sample, seed 1) on which training loss and error are measured; 0 = none.", "type": "integer", "minimum": 0, "default": 10000},
+    }
+    data_keys = ("data_root", "train_n")
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         return manifest()
@@ -99,15 +111,63 @@ class Bert(Collection):
     def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
         return {"checkpoint": Ref("checkpoint", str(sheet["model_id"].iloc[0]))}  # its vocab.txt tokenises
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
-        from sharpgen.data.sources.mnli import encode, read_mnli, tokenizer
+    dataset_inputs = subset_inputs
+
+    def _tokenizer(self, inputs: Mapping[str, Path]):
+        from sharpgen.data.sources.mnli import tokenizer
         from sharpgen.networks.bert import checkpoint_dir, find_file
 
+        return tokenizer(find_file(checkpoint_dir(Path(inputs["checkpoint"])), "vocab.txt"))
+
+    def _train_sample(self, block: Mapping[str, Any], n: int, seed: int, at_most: bool = False) -> pd.DataFrame:
+        """A label-stratified sample of n MNLI training pairs (all of them when ``at_most`` and
+        there are fewer); column ``row``: its row in train.tsv."""
+        from sharpgen.data.sample import stratified
+        from sharpgen.data.sources.mnli import read_mnli
+
         pairs = read_mnli(data_root(self.name, block, "train.tsv", MNLI_LAYOUT))
+        n = min(n, len(pairs)) if at_most else n
         if len(pairs) < n:
-            raise ValueError(f"bert.sharpness.n = {n} but MNLI train has only {len(pairs)} pairs; lower it")
-        vocab = find_file(checkpoint_dir(Path(inputs["checkpoint"])), "vocab.txt")
-        return encode(pairs.head(n), tokenizer(vocab), 128)
+            raise ValueError(f"bert: {n} training pairs asked for but MNLI train.tsv has only {len(pairs)}; lower it")
+        rows = stratified(pairs["label"].to_numpy(), n, seed)
+        return pairs.iloc[rows].assign(row=rows)
+
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """A label-stratified sample of n MNLI training pairs, encoded as run_classifier does."""
+        from sharpgen.data.sources.mnli import encode
+
+        sample = self._train_sample(block, n, seed)
+        x, y = encode(sample, self._tokenizer(inputs), MAX_SEQ_LENGTH)
+        table = pd.DataFrame({"position": range(n), "label": y.numpy(), "source": "train.tsv", "index": sample["row"].to_numpy()})
+        return x, y, table
+
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]):
+        """MNLI dev matched (test), the six HANS subsets (shifts) and a training sample."""
+        from sharpgen.data.sources.mnli import HANS_HEURISTICS, encode, read_hans, read_mnli
+
+        tok = self._tokenizer(inputs)
+        dev = read_mnli(data_root(self.name, block, "dev_matched.tsv", MNLI_LAYOUT))
+        hans = read_hans(data_root(self.name, block, HANS_FILE, HANS_LAYOUT))
+        parts = {"test": dev.assign(row=range(len(dev)), source="dev_matched.tsv")}
+        if block.get("train_n", 10000) and (Path(block["data_root"]) / "train.tsv").is_file():
+            sample = self._train_sample(block, block.get("train_n", 10000), 1, at_most=True)
+            parts = {"train": sample.assign(source="train.tsv"), **parts}
+        hans = hans.assign(row=range(len(hans)), source=HANS_FILE)
+        for heuristic, short in HANS_HEURISTICS.items():
+            for label, name in ((0, "entailed"), (1, "nonentailed")):
+                part = hans[(hans["heuristic"] == heuristic) & (hans["label"] == label)]
+                if part.empty:
+                    raise ValueError(f"{HANS_FILE}: no {name} examples of heuristic {heuristic!r}")
+                parts[f"{SHIFT_PREFIX}hans_{short}_{name}"] = part
+        splits = {split: encode(part, tok, MAX_SEQ_LENGTH) for split, part in parts.items()}
+        index = pd.concat([pd.DataFrame({"split": split, "index": part["row"].to_numpy(), "source": part["source"].to_numpy(),
+                                         "label": part["label"].to_numpy()}) for split, part in parts.items()], ignore_index=True)
+        return splits, index
+
+    def heads(self):
+        from sharpgen.data.sources.mnli import HANS_HEURISTICS, hans_head
+
+        return {f"{SHIFT_PREFIX}hans_{short}_{name}": hans_head() for short in HANS_HEURISTICS.values() for name in ("entailed", "nonentailed")}
 
     def load_model(self, path: Path, arch: str, device):
         from sharpgen.networks.bert import load_bert
