@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from sharpgen.settings import Collection, Ref, register
-from sharpgen.settings.base import SHIFT_PREFIX, data_root
+from sharpgen.settings.base import SHIFT_PREFIX, data_root, mirrored
 
 SETTING = "bert"
 URL = "https://zenodo.org/record/4110593/files/bert_{run:02d}.zip"
@@ -30,6 +30,10 @@ MNLI_LAYOUT = "GLUE MNLI: <data_root>/train.tsv (and dev_matched.tsv)"
 HANS_FILE = "heuristics_evaluation_set.txt"
 HANS_LAYOUT = f"HANS: <data_root>/{HANS_FILE} (tommccoy1/hans)"
 MAX_SEQ_LENGTH = 128  # run_classifier's default, used by McCoy et al.
+# Google's BERT-base uncased release: the vocabulary McCoy et al. fine-tuned with (their README
+# takes vocab.txt and bert_config.json from it), for checkpoint archives without them
+GOOGLE_ARCHIVE = "uncased_L-12_H-768_A-12.zip"
+GOOGLE_URL = f"https://storage.googleapis.com/bert_models/2018_10_18/{GOOGLE_ARCHIVE}"
 ACCURACIES_FILE = "hans_berts_of_a_feather_accuracies_by_run.csv"
 _SUMMARY_COLUMNS = {
     "MNLI dev acc.": "mnli_dev_acc",
@@ -75,6 +79,24 @@ def manifest(accuracies_path: Path | None = None) -> pd.DataFrame:
     return pd.concat([sheet, acc.drop(columns="run")], axis=1)
 
 
+def _member(archive: Path, name: str) -> Path:
+    """The file ``name`` of a zip archive, extracted (once) beside it."""
+    import zipfile
+
+    from sharpgen.atomic import atomic_path
+
+    target = archive.with_suffix("") / name
+    if not target.is_file():
+        with zipfile.ZipFile(archive) as zf:
+            members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == name]
+            if len(members) != 1:
+                raise FileNotFoundError(f"{archive}: expected one {name}, found {len(members)}; delete it and rerun to download it again")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(zf.read(members[0]))
+    return target
+
+
 @register
 class Bert(Collection):
     name = SETTING
@@ -108,16 +130,25 @@ class Bert(Collection):
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         return manifest()
 
+    def downloads(self, block: Mapping[str, Any]) -> dict[str, str]:
+        return {GOOGLE_ARCHIVE: mirrored(GOOGLE_URL, block.get("base_url"))}
+
     def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
-        return {"checkpoint": Ref("checkpoint", str(sheet["model_id"].iloc[0]))}  # its vocab.txt tokenises
+        # the first checkpoint's vocab.txt tokenises; Google's release when the archive lacks one
+        return {"checkpoint": Ref("checkpoint", str(sheet["model_id"].iloc[0])), "google": Ref("download", GOOGLE_ARCHIVE)}
 
     dataset_inputs = subset_inputs
 
     def _tokenizer(self, inputs: Mapping[str, Path]):
         from sharpgen.data.sources.mnli import tokenizer
-        from sharpgen.networks.bert import checkpoint_dir, find_file
+        from sharpgen.log import log
+        from sharpgen.networks.bert import checkpoint_dir
 
-        return tokenizer(find_file(checkpoint_dir(Path(inputs["checkpoint"])), "vocab.txt"))
+        found = sorted(checkpoint_dir(Path(inputs["checkpoint"])).rglob("vocab.txt"))
+        if len(found) == 1:
+            return tokenizer(found[0])
+        log(f"bert: {inputs['checkpoint']} has no single vocab.txt; using the one of {inputs['google']}")
+        return tokenizer(_member(Path(inputs["google"]), "vocab.txt"))
 
     def _train_sample(self, block: Mapping[str, Any], n: int, seed: int, at_most: bool = False) -> pd.DataFrame:
         """A label-stratified sample of n MNLI training pairs (all of them when ``at_most`` and
@@ -172,4 +203,4 @@ class Bert(Collection):
     def load_model(self, path: Path, arch: str, device):
         from sharpgen.networks.bert import load_bert
 
-        return load_bert(path).to(device).eval()
+        return load_bert(path, arch).to(device).eval()
