@@ -11,7 +11,7 @@
 #   results/sharpness/<setting>/<job>.parquet           every definition for a job's models
 #   results/cache/sharpness/<setting>/<model>/<definition>.parquet     one cached pair
 #   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
-#   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness
+#   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness (with its logit-normalised twin as a second row)
 #   results/report/<setting>.md                         the setting's report
 # A <job> is a model id (shards: 0) or a shard of models; <setting> a registered setting.
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -145,9 +146,13 @@ def test_markers_handle_missing_values_and_many_categories():
     frame["randaug"] = [f"N{i % 29}" for i in range(60)]
     frame["randaug"] = frame["randaug"].astype(object)
     frame.loc[0, "randaug"] = None
+    frame.loc[0, "lr"] = np.nan  # model_0 has no learning rate either: drawn grey
     fig = plot(frame, "randaug")
     ax = fig.axes[0]
     assert n_points(ax) == 60
+    grey = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == 1
+            and np.allclose(c.get_facecolors()[0], to_rgba("0.6"))]
+    assert len(grey) == 1
     labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert len(labels) == 30 and labels[-1] == "n/a" and len(set(labels)) == 30
     frame["randaug"] = [f"N{i % 45}" for i in range(60)]

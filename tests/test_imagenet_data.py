@@ -13,29 +13,11 @@ from PIL import Image
 
 from sharpgen.data.sample import histogram, stratified
 from sharpgen.data.sources.imagenet import heads, imagenet_dataset, imagenet_subset, objectnet_classes, wnids
+from helpers.imagenet import image, imagenet_train, shift_sets
 
 ARCH = "vit_base_patch16_224?img_size=32&embed_dim=24&depth=1&num_heads=2"
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711])
-SIZES = [(40, 48), (61, 33), (32, 32), (17, 90), (50, 37)]  # (height, width)
-
-
-def _image(rng, folder: Path, name: str, size: tuple[int, int], mode: str = "RGB") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    array = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-    Image.fromarray(array).convert(mode).save(folder / name, quality=90)
-
-
-def imagenet_train(root: Path, classes: int = 4, per_class: int = 5) -> Path:
-    """``root/train/<wnid>/*.JPEG`` for the first ``classes`` ILSVRC2012 wnids."""
-    rng = np.random.default_rng(0)
-    for c in range(classes):
-        for i in range(per_class):
-            _image(rng, root / "train" / wnids()[c], f"{wnids()[c]}_{i}.JPEG", SIZES[(c + i) % len(SIZES)],
-                   "L" if (c, i) == (1, 2) else "RGB")
-    return root
-
-
 # --- transcriptions of the upstream transforms (PIL + numpy, written after the upstream code) ---
 
 def clip_reference(path: Path, size: int) -> np.ndarray:
@@ -93,13 +75,13 @@ def test_stratified_sample_is_balanced_seeded_and_mixed() -> None:
 @pytest.mark.parametrize(("setting", "transform", "reference", "tol"), [
     ("soups", "clip", clip_reference, 1e-6), ("augreg", "vit_jax", vit_jax_reference, 1e-5),
 ])
-def test_subset_is_class_stratified_and_preprocessed_as_upstream(tmp_path: Path, capsys, setting, transform, reference, tol) -> None:
+def test_subset_is_class_stratified_and_preprocessed_as_upstream(tmp_path: Path, setting, transform, reference, tol) -> None:
     root = imagenet_train(tmp_path)
     x, y, table = imagenet_subset(setting, {"data_root": str(root)}, ARCH, n=8, seed=0, transform=transform)
     assert np.bincount(y.numpy()).tolist() == [2, 2, 2, 2]  # the first 8 of the sorted folder were 5 x class 0, 3 x class 1
     assert table["label"].tolist() == y.tolist() and table["position"].tolist() == list(range(8))
     assert all(s.startswith(f"train/{wnids()[l]}/") for s, l in zip(table["source"], table["label"]))
-    assert "class histogram: 4 classes, 2-2 examples per class; n01440764: 2" in capsys.readouterr().err
+    assert histogram(y.numpy()) == "class histogram: 4 classes, 2-2 examples per class; 0: 2, 1: 2, 2: 2, 3: 2"
     assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32
     for i, source in enumerate(table["source"]):
         expected = reference(root / source, 32)
@@ -126,24 +108,9 @@ def test_heads_restrict_and_pool_logits() -> None:
     assert float(objectnet.project(logits)[0, 0]) == 5.0
 
 
-def _shift_sets(root: Path) -> None:
-    rng = np.random.default_rng(1)
-    size = (36, 30)
-    for c in range(3):
-        _image(rng, root / "val" / wnids()[c], f"ILSVRC2012_val_{c}.JPEG", size)
-        _image(rng, root / "imagenetv2-matched-frequency-format-val" / str(c), f"{c}.jpeg", size)
-        _image(rng, root / "sketch" / wnids()[c], f"sketch_{c}.JPEG", size)
-    for name in ("imagenet_r", "imagenet_a"):
-        folder = {"imagenet_r": "imagenet-r", "imagenet_a": "imagenet-a"}[name]
-        for w in wnids(f"{name}_wnids.txt")[:2]:
-            _image(rng, root / folder / w, f"{name}_{w}.jpg", size)
-    for name in ("alarm_clock", "banana", "air_freshener"):  # air_freshener has no ImageNet class
-        _image(rng, root / "objectnet-1.0" / "images" / name, f"{name}.png", size)
-
-
 def test_evaluation_sets_in_their_real_layouts(tmp_path: Path) -> None:
     root = imagenet_train(tmp_path, classes=3, per_class=2)
-    _shift_sets(root)
+    shift_sets(root)
     block = {"data_root": str(root), "train_n": 4, "shifts": ["imagenetv2", "imagenet_r", "imagenet_sketch", "imagenet_a", "objectnet"]}
     splits, index = imagenet_dataset("soups", block, ARCH, 0, "clip")
     assert list(splits) == ["train", "test", "shift:imagenetv2", "shift:imagenet_r", "shift:imagenet_sketch", "shift:imagenet_a", "shift:objectnet"]
@@ -162,12 +129,12 @@ def test_evaluation_sets_in_their_real_layouts(tmp_path: Path) -> None:
 
 
 def test_missing_shift_set_names_the_config_key_and_layout(tmp_path: Path) -> None:
-    _image(np.random.default_rng(0), tmp_path / "val" / wnids()[0], "a.JPEG", (8, 8))
+    image(np.random.default_rng(0), tmp_path / "val" / wnids()[0], "a.JPEG", (8, 8))
     with pytest.raises(FileNotFoundError, match=r"soups\.data_root.*imagenet-a/"):
         imagenet_dataset("soups", {"data_root": str(tmp_path), "shifts": ["imagenet_a"]}, ARCH, 0, "clip")
 
 
 def test_unknown_class_folder_is_an_error(tmp_path: Path) -> None:
-    _image(np.random.default_rng(0), tmp_path / "train" / "n00000000", "a.JPEG", (8, 8))
+    image(np.random.default_rng(0), tmp_path / "train" / "n00000000", "a.JPEG", (8, 8))
     with pytest.raises(ValueError, match=r"n00000000.*wnid"):
         imagenet_subset("augreg", {"data_root": str(tmp_path)}, ARCH, n=1, seed=0, transform="vit_jax")

@@ -70,7 +70,7 @@ def save(splits: Splits, path: str | Path) -> None:
 def load(path: str | Path) -> Splits:
     """Every split stored at ``path``; a clear error names a missing or broken file."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # pages in on use: ImageNet sets are large
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: data set missing; run the workflow's prepare_data rule") from None
     except Exception as error:

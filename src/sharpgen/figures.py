@@ -9,7 +9,7 @@ show the same radius with and without logit normalisation).
 
 Markers: filled symbols, then the same symbols hollow (30 categories); a model
 without a value is drawn as "x" (legend "n/a"); beyond 30 categories the rarest
-share one symbol (legend "other").
+share one symbol (legend "other"). A model without a colour value is grey.
 
 Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot, no global
 state); the package style sheet ``style.mplstyle`` is applied through
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps, style
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import LogNorm, Normalize, to_rgba
 from matplotlib.figure import Figure
 
 from sharpgen.atomic import atomic_path
@@ -41,6 +41,7 @@ from sharpgen.correlation import kendall
 SYMBOLS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "p", "h", "H", "d", "8")
 MARKERS = tuple((s, True) for s in SYMBOLS) + tuple((s, False) for s in SYMBOLS)  # (symbol, filled)
 MISSING, OTHER = "n/a", "other"
+NO_COLOR = "0.6"  # models without a colour value (e.g. the linear probe's learning rate)
 
 
 @contextlib.contextmanager
@@ -149,10 +150,11 @@ def _plot(
                     parts = [(shown[category == c], style_) for c, style_ in categories.items()]
                 for part, (symbol, filled) in parts:
                     values = part[color].to_numpy(dtype=float)
+                    colors = np.where(np.isfinite(values)[:, None], cmap(norm(values)), to_rgba(NO_COLOR))
                     if filled:
-                        ax.scatter(part[x], part[y], c=values, cmap=cmap, norm=norm, marker=symbol)
+                        ax.scatter(part[x], part[y], c=colors, marker=symbol)
                     else:
-                        ax.scatter(part[x], part[y], facecolors="none", edgecolors=cmap(norm(values)), marker=symbol)
+                        ax.scatter(part[x], part[y], facecolors="none", edgecolors=colors, marker=symbol)
                 ax.set_title(_title(title, kendall(frame[x], frame[y])[0]))
                 ax.set_xlabel(x_label)
                 ax.set_ylabel(f"{label}\n{y_label}" if label and ax is axes[r][0] else y_label)

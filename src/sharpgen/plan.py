@@ -118,3 +118,13 @@ def setting_definitions(name: str, block: Mapping[str, Any], grid: str) -> list[
         if n % d.m:
             raise ValueError(f"config {name}.sharpness.n = {n} is not a multiple of m = {d.m} (definition {d.id}); choose n as a multiple of every m")
     return defs
+
+
+def figure_definitions(definitions: list[Definition]) -> list[Definition]:
+    """The definitions that get a figure: one per pair of twins that differ only in logit
+    normalisation (the figure shows both as rows, the one without first, as the paper's
+    Figures 2-4), and every definition without a twin."""
+    import dataclasses
+
+    ids = {d.id for d in definitions}
+    return [d for d in definitions if not (d.logit_norm and dataclasses.replace(d, logit_norm=False).id in ids)]

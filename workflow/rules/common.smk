@@ -192,7 +192,7 @@ def get_figures(wildcards):
     s = wildcards.setting
     return expand(
         f"results/figures/{s}/{{definition}}.png",
-        definition=[d.id for d in DEFINITIONS[s]],
+        definition=[d.id for d in plan.figure_definitions(DEFINITIONS[s])],
     )
 
 
@@ -204,7 +204,7 @@ def get_final_outputs():
             out.append(f"results/tables/{s}/history.parquet")
         out += expand(
             f"results/figures/{s}/{{definition}}.png",
-            definition=[d.id for d in DEFINITIONS[s]],
+            definition=[d.id for d in plan.figure_definitions(DEFINITIONS[s])],
         )
     return out
 

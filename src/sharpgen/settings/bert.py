@@ -120,7 +120,7 @@ class Bert(Collection):
         **{f"hans_{h}_{label}": f"{SHIFT_PREFIX}hans_{h}_{label}"
            for h in ("lexical", "subsequence", "constituent") for label in ("entailed", "nonentailed")},
     }
-    defaults = {"figures": {"color": "hans_overall_acc", "marker": None}}
+    defaults = {"figures": {"color": "test_error", "marker": None}}
     block_schema = {
         **Collection.block_schema,
         "train_n": {"description": "`metrics: evaluate`: MNLI training pairs (a label-stratified sample, seed 1) on which training loss and error are measured; 0 = none.", "type": "integer", "minimum": 0, "default": 10000},

@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from sharpgen.data.imagenet_sets import SHIFTS, TRAIN_LAYOUT
-from sharpgen.data.sample import histogram, stratified
+from sharpgen.data.sample import stratified
 from sharpgen.datasets import Head, Splits
-from sharpgen.log import log
 from sharpgen.progress import Progress
 from sharpgen.settings.base import SHIFT_PREFIX, data_root
 
@@ -177,7 +176,6 @@ def imagenet_subset(setting: str, block: Mapping[str, Any], arch: str, n: int, s
     """The sharpness data of an ImageNet setting: a class-stratified sample of n training images."""
     train = data_root(setting, block, "train", LAYOUT)
     paths, labels, rows = train_sample(train, n, seed)
-    log(f"{setting}: {histogram(labels, wnids())}")
     x = load_images(train, paths, TRANSFORMS[transform](input_size(arch)), what="train sample")
     table = pd.DataFrame({"position": np.arange(n), "label": labels, "source": [f"train/{p}" for p in paths], "index": rows})
     return x, torch.from_numpy(labels), table
