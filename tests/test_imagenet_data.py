@@ -97,6 +97,9 @@ def test_heads_restrict_and_pool_logits() -> None:
         classes = h[f"shift:{name}"].classes
         assert (classes >= 0).sum() == 200 and sorted(classes[classes >= 0].tolist()) == list(range(200))
     assert int(h["shift:imagenet_r"].classes[1]) == 0  # n01443537 goldfish, the first ImageNet-R class
+    # the class index lists of model soups' evaluation code (wise-ft imagenet_r.py / imagenet_a.py)
+    assert torch.nonzero(h["shift:imagenet_r"].classes >= 0).squeeze(1)[:6].tolist() == [1, 2, 4, 6, 8, 9]
+    assert torch.nonzero(h["shift:imagenet_a"].classes >= 0).squeeze(1)[-4:].tolist() == [984, 986, 987, 988]
     objectnet = h["shift:objectnet"]
     assert int(objectnet.classes.max()) == 112 and (objectnet.classes >= 0).sum() == 125
     logits = torch.zeros(2, 1000)
