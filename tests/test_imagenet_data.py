@@ -115,7 +115,7 @@ def test_evaluation_sets_in_their_real_layouts(tmp_path: Path) -> None:
     root = imagenet_train(tmp_path, classes=3, per_class=2)
     shift_sets(root)
     block = {"data_root": str(root), "train_n": 4, "shifts": ["imagenetv2", "imagenet_r", "imagenet_sketch", "imagenet_a", "objectnet"]}
-    splits, index = imagenet_dataset("soups", block, ARCH, 0, "clip")
+    splits, index = imagenet_dataset("soups", block, ARCH, "clip")
     assert list(splits) == ["train", "test", "shift:imagenetv2", "shift:imagenet_r", "shift:imagenet_sketch", "shift:imagenet_a", "shift:objectnet"]
     assert splits["test"][1].tolist() == [0, 1, 2] and splits["shift:imagenetv2"][1].tolist() == [0, 1, 2]
     assert splits["shift:imagenet_sketch"][1].tolist() == [0, 1, 2] and len(splits["train"][1]) == 4
@@ -134,7 +134,7 @@ def test_evaluation_sets_in_their_real_layouts(tmp_path: Path) -> None:
 def test_missing_shift_set_names_the_config_key_and_layout(tmp_path: Path) -> None:
     image(np.random.default_rng(0), tmp_path / "val" / wnids()[0], "a.JPEG", (8, 8))
     with pytest.raises(FileNotFoundError, match=r"soups\.data_root.*imagenet-a/"):
-        imagenet_dataset("soups", {"data_root": str(tmp_path), "shifts": ["imagenet_a"]}, ARCH, 0, "clip")
+        imagenet_dataset("soups", {"data_root": str(tmp_path), "shifts": ["imagenet_a"]}, ARCH, "clip")
 
 
 def test_unknown_class_folder_is_an_error(tmp_path: Path) -> None:

@@ -209,7 +209,7 @@ class AugReg(Collection):
         """ImageNet val, the shift sets and a training sample, with vit_jax's transform."""
         from sharpgen.data.sources.imagenet import imagenet_dataset
 
-        return imagenet_dataset(self.name, block, block.get("arch", timm_arch("B_16", 224)), 0, "vit_jax")
+        return imagenet_dataset(self.name, block, block.get("arch", timm_arch("B_16", 224)), "vit_jax")
 
     def heads(self):
         from sharpgen.data.sources.imagenet import heads

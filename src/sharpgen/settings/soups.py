@@ -112,7 +112,7 @@ class Soups(Collection):
         """ImageNet val, the shift sets and a training sample, with CLIP's transform."""
         from sharpgen.data.sources.imagenet import imagenet_dataset
 
-        return imagenet_dataset(self.name, block, block.get("arch", ARCH), 0, "clip")
+        return imagenet_dataset(self.name, block, block.get("arch", ARCH), "clip")
 
     def heads(self):
         from sharpgen.data.sources.imagenet import heads

@@ -36,6 +36,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 Transform = Callable[[Image.Image], torch.Tensor]
+EVAL_TRAIN_SEED = 1  # the training sample of metrics: evaluate (the sharpness sample has its own seed)
 
 
 def _data_file(name: str) -> Path:
@@ -163,9 +164,11 @@ def load_images(folder: Path, paths: list[str], transform: Transform, border: in
     return torch.stack(out)
 
 
-def train_sample(train: Path, n: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """A class-stratified sample of n training images: relative paths, labels, row in the sorted listing."""
+def train_sample(train: Path, n: int, seed: int, at_most: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A class-stratified sample of n training images (all of them when ``at_most`` and there are
+    fewer): relative paths, labels, row in the sorted listing."""
     paths, labels = labelled(train, "wnid")
+    n = min(n, len(paths)) if at_most else n
     if len(paths) < n:
         raise ValueError(f"{train} has only {len(paths)} images, fewer than the {n} asked for; lower it")
     rows = stratified(labels, n, seed)
@@ -181,22 +184,24 @@ def imagenet_subset(setting: str, block: Mapping[str, Any], arch: str, n: int, s
     return x, torch.from_numpy(labels), table
 
 
-def imagenet_dataset(setting: str, block: Mapping[str, Any], arch: str, seed: int, transform: str) -> tuple[Splits, pd.DataFrame]:
-    """ImageNet val (test), the chosen shift sets, and a training sample when ``data_root`` has train/."""
+def imagenet_dataset(setting: str, block: Mapping[str, Any], arch: str, transform: str) -> tuple[Splits, pd.DataFrame]:
+    """ImageNet val (test), the chosen shift sets, and a training sample (``train_n`` images,
+    seed ``EVAL_TRAIN_SEED``) when ``data_root`` has train/."""
     tf = TRANSFORMS[transform](input_size(arch))
     sets = [("test", "val", "wnid")] + [(f"{SHIFT_PREFIX}{s}", *SHIFTS[s]) for s in block.get("shifts", list(SHIFTS))]
+    folders = {split: data_root(setting, block, relative, f"{split}: <data_root>/{relative}/ (see the README's ImageNet layouts)")
+               for split, relative, _ in sets}
     splits: Splits = {}
     index = []
-    root = Path(block.get("data_root") or "")
+    train = Path(block["data_root"]) / "train"
     train_n = block.get("train_n", 10000)
-    if train_n and (root / "train").is_dir():
-        paths, labels, rows = train_sample(root / "train", min(train_n, len(list_images(root / "train"))), seed + 1)
-        splits["train"] = (load_images(root / "train", paths, tf, what="train"), torch.from_numpy(labels))
+    if train_n and train.is_dir():
+        paths, labels, rows = train_sample(train, train_n, EVAL_TRAIN_SEED, at_most=True)
+        splits["train"] = (load_images(train, paths, tf, what="train"), torch.from_numpy(labels))
         index.append(pd.DataFrame({"split": "train", "index": rows, "source": [f"train/{p}" for p in paths], "label": labels}))
     for split, relative, kind in sets:
-        folder = data_root(setting, block, relative, f"{split}: <data_root>/{relative}/ (see the README's ImageNet layouts)")
-        paths, labels = labelled(folder, kind)
+        paths, labels = labelled(folders[split], kind)
         border = 2 if kind == "objectnet" else 0  # ObjectNet images carry a border (cut as its evaluation code does)
-        splits[split] = (load_images(folder, paths, tf, border, what=split), torch.from_numpy(labels))
+        splits[split] = (load_images(folders[split], paths, tf, border, what=split), torch.from_numpy(labels))
         index.append(pd.DataFrame({"split": split, "index": np.arange(len(paths)), "source": [f"{relative}/{p}" for p in paths], "label": labels}))
     return splits, pd.concat(index, ignore_index=True)
