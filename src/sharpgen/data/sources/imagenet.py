@@ -1,6 +1,6 @@
 """ImageNet and its distribution-shift sets as tensors, with the upstream preprocessing of each collection.
 
-Preprocessing (written after the upstream code, see ``docs/imagenet.md``):
+Preprocessing (written after the upstream code, see ``docs/paper-settings.md``):
 - ``clip``: OpenAI CLIP's ``clip.load`` transform (model soups): bicubic resize of the short side
   to the input size, centre crop, RGB, CLIP mean/std.
 - ``vit_jax``: ``vit_jax/input_pipeline.py`` (AugReg): RGB, the whole image squashed to
@@ -31,7 +31,6 @@ from sharpgen.datasets import Head, Splits
 from sharpgen.progress import Progress
 from sharpgen.settings.base import SHIFT_PREFIX, data_root
 
-LAYOUT = TRAIN_LAYOUT
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -177,7 +176,7 @@ def train_sample(train: Path, n: int, seed: int, at_most: bool = False) -> tuple
 
 def imagenet_subset(setting: str, block: Mapping[str, Any], arch: str, n: int, seed: int, transform: str) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame]:
     """The sharpness data of an ImageNet setting: a class-stratified sample of n training images."""
-    train = data_root(setting, block, "train", LAYOUT)
+    train = data_root(setting, block, "train", TRAIN_LAYOUT)
     paths, labels, rows = train_sample(train, n, seed)
     x = load_images(train, paths, TRANSFORMS[transform](input_size(arch)), what="train sample")
     table = pd.DataFrame({"position": np.arange(n), "label": labels, "source": [f"train/{p}" for p in paths], "index": rows})
