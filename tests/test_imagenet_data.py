@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from sharpgen import datasets, settings
 from sharpgen.data.sample import histogram, stratified
 from sharpgen.data.sources.imagenet import heads, imagenet_dataset, imagenet_subset, objectnet_classes, wnids
 from helpers.imagenet import image, imagenet_train, shift_sets
@@ -141,3 +142,37 @@ def test_unknown_class_folder_is_an_error(tmp_path: Path) -> None:
     image(np.random.default_rng(0), tmp_path / "train" / "n00000000", "a.JPEG", (8, 8))
     with pytest.raises(ValueError, match=r"n00000000.*wnid"):
         imagenet_subset("augreg", {"data_root": str(tmp_path)}, ARCH, n=1, seed=0, transform="vit_jax")
+
+
+def test_soups_evaluates_a_clip_checkpoint_on_val_and_every_shift(tmp_path: Path) -> None:
+    """soups `metrics: evaluate` jobs on a model-soups state dict (1,000-class head), tiny sets."""
+    from helpers.clip import EMBED, TINY, clip_state
+    from sharpgen import tables
+    from sharpgen.jobs.data import prepare_dataset
+    from sharpgen.jobs.metrics import evaluate_models
+
+    gen = torch.Generator().manual_seed(0)
+    state = clip_state(gen) | {"classification_head.weight": torch.randn(1000, EMBED, generator=gen),
+                               "classification_head.bias": torch.randn(1000, generator=gen)}
+    torch.save(state, tmp_path / "model_1.pt")
+    root = shift_sets(imagenet_train(tmp_path / "imagenet", classes=3, per_class=2))
+    block = {"data_root": str(root), "arch": TINY, "train_n": 3}
+    prepare_dataset("soups", block, {}, tmp_path / "dataset.pt", tmp_path / "split.parquet")
+    evaluate_models("soups", [("model_1", tmp_path / "model_1.pt", TINY)], tmp_path / "dataset.pt", 1, tmp_path / "m.parquet")
+    metrics = tables.read(tmp_path / "m.parquet", tables.METRICS).set_index("split")
+    assert metrics["n_examples"].to_dict() == {"shift:imagenet_a": 2, "shift:imagenet_r": 2, "shift:imagenet_sketch": 3,
+                                               "shift:imagenetv2": 3, "shift:objectnet": 2, "test": 3, "train": 3}
+    model = settings.get("soups").load_model(tmp_path / "model_1.pt", TINY, torch.device("cpu"))
+    splits = datasets.load(tmp_path / "dataset.pt")
+    x, y = splits["shift:objectnet"]
+    with torch.no_grad():
+        logits = model(x)
+    names = list(objectnet_classes())
+    pooled = torch.stack([logits[:, list(objectnet_classes()[n])].amax(dim=1) for n in names], dim=1)  # wise-ft's project_logits
+    expected = float(torch.nn.functional.cross_entropy(pooled, y))
+    assert abs(metrics.loc["shift:objectnet", "loss"] - expected) < 1e-5
+    assert metrics.loc["shift:objectnet", "error"] == float((pooled.argmax(1) != y).float().mean())
+    x, y = splits["shift:imagenet_r"]
+    with torch.no_grad():
+        restricted = model(x)[:, heads()["shift:imagenet_r"].classes >= 0]  # imagenet-r eval.py: output[:, mask]
+    assert abs(metrics.loc["shift:imagenet_r", "loss"] - float(torch.nn.functional.cross_entropy(restricted, y))) < 1e-5
