@@ -5,13 +5,13 @@
 #   results/downloads/<setting>/<file>                  downloaded checkpoints and data archives
 #   results/imports/<setting>/<file>                    links to the user's own checkpoints
 #   results/data/<setting>/{dataset.pt,split.parquet}   evaluation splits (metrics: evaluate)
-#   results/data/<setting>/subset.pt                    the sharpness data
+#   results/data/<setting>/{subset.pt,subset.parquet}   the sharpness data and where it comes from
 #   results/models/<setting>/<model>/{checkpoint.pt,history.parquet}   models trained here
 #   results/metrics/<setting>/{evaluated,published}/<job>.parquet      loss and error per split
 #   results/sharpness/<setting>/<job>.parquet           every definition for a job's models
 #   results/cache/sharpness/<setting>/<model>/<definition>.parquet     one cached pair
 #   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
-#   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness
+#   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness (with its logit-normalised twin as a second row)
 #   results/report/<setting>.md                         the setting's report
 # A <job> is a model id (shards: 0) or a shard of models; <setting> a registered setting.
 

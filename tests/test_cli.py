@@ -28,15 +28,17 @@ def test_every_rule_command_parses() -> None:
     a = p.parse_args(["sharpness", "--setting", "digits", "--model", "m=c.pt@resnet", "--subset", "s.pt",
                       "--definitions", '[{"algorithm": "worst", "norm": "linf", "rho": 0.002}]', "--cache-dir", "c", "--out", "o.parquet"])
     assert a.definitions[0].id == "worst_linf_adaptive-lognorm_rho0.002_m128_it20" and a.threads == 1
-    a = p.parse_args(["prepare-subset", "--setting", "bert", "--block", '{"data_root": "d"}', "--n", "8",
-                      "--input", "checkpoint=c.zip", "--out", "s.pt"])
+    a = p.parse_args(["prepare-subset", "--setting", "bert", "--block", '{"data_root": "d"}', "--n", "8", "--seed", "3",
+                      "--input", "checkpoint=c.zip", "--out", "s.pt", "--out-table", "s.parquet"])
     assert a.block == {"data_root": "d"} and a.input == [("checkpoint", Path("c.zip"))]
+    assert a.seed == 3 and a.out_table == Path("s.parquet")
     with pytest.raises(SystemExit):
-        p.parse_args(["prepare-subset", "--setting", "bert", "--block", "{not json", "--n", "8", "--out", "s.pt"])
+        p.parse_args(["prepare-subset", "--setting", "bert", "--block", "{not json", "--n", "8", "--seed", "0", "--out", "s.pt", "--out-table", "t"])
 
 
 def test_errors_are_one_line_naming_the_problem(tmp_path: Path, capsys) -> None:
-    code = main(["prepare-subset", "--setting", "soups", "--block", "{}", "--n", "4", "--out", str(tmp_path / "s.pt")])
+    code = main(["prepare-subset", "--setting", "soups", "--block", "{}", "--n", "4", "--seed", "0", "--out", str(tmp_path / "s.pt"),
+                 "--out-table", str(tmp_path / "s.parquet")])
     assert code == 2
     err = capsys.readouterr().err
     assert "sharpgen prepare-subset: error: config soups.data_root is not set" in err

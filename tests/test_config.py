@@ -13,7 +13,7 @@ SCHEMA = REPO / "workflow" / "schemas" / "setting.schema.yaml"
 
 def test_defaults_apply_behind_refs_and_from_the_setting() -> None:
     digits = validate_block("digits", {}, COMMON)
-    assert digits["sharpness"] == {"n": 1024, "shards": 6, "max_train_error": 0.05}  # schema + digits' own
+    assert digits["sharpness"] == {"n": 1024, "seed": 0, "shards": 6, "max_train_error": 0.05}  # schema + digits' own
     assert digits["data"]["shift_severity"] == 3 and digits["zoo"]["batch_size"] == [32, 128]
     assert digits["zoo"]["families"]["resnet"]["epochs"] == 20 and digits["metrics"] == "evaluate"
     cifar = validate_block("cifar", {"models_csv": "x.csv"}, COMMON)
@@ -23,7 +23,7 @@ def test_defaults_apply_behind_refs_and_from_the_setting() -> None:
 
 def test_user_values_override_the_setting_defaults() -> None:
     block = validate_block("digits", {"sharpness": {"shards": 2}, "figures": {"marker": None}}, COMMON)
-    assert block["sharpness"] == {"n": 1024, "shards": 2, "max_train_error": 0.05} and block["figures"]["marker"] is None
+    assert block["sharpness"] == {"n": 1024, "seed": 0, "shards": 2, "max_train_error": 0.05} and block["figures"]["marker"] is None
 
 
 @pytest.mark.parametrize("name, block, where", [

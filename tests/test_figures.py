@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -137,3 +138,45 @@ def test_save_figure_leaves_no_partial_file(tmp_path, monkeypatch):
         save_figure(plot(models(seed=5)), path)
     assert [p.name for p in tmp_path.iterdir()] == ["f.png"]
     assert path.read_bytes() == before
+
+
+def test_markers_handle_missing_values_and_many_categories():
+    """soups: randaug has 29 values and none for model_0 (the linear probe)."""
+    frame = models(n=60)
+    frame["randaug"] = [f"N{i % 29}" for i in range(60)]
+    frame["randaug"] = frame["randaug"].astype(object)
+    frame.loc[0, "randaug"] = None
+    frame.loc[0, "lr"] = np.nan  # model_0 has no learning rate either: drawn grey
+    fig = plot(frame, "randaug")
+    ax = fig.axes[0]
+    assert n_points(ax) == 60
+    grey = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == 1
+            and np.allclose(c.get_facecolors()[0], to_rgba("0.6"))]
+    assert len(grey) == 1
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert len(labels) == 30 and labels[-1] == "n/a" and len(set(labels)) == 30
+    frame["randaug"] = [f"N{i % 45}" for i in range(60)]
+    fig = plot(frame, "randaug")
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert len(labels) == 30 and labels[-1] == "other" and n_points(fig.axes[0]) == 60
+
+
+def test_rows_of_variants_share_colour_and_markers():
+    from sharpgen.figures import plot_rows
+
+    plain, lognorm = models(seed=2), models(seed=3)
+    fig = plot_rows({"adaptive": {"Test error": plain, "OOD error": plain},
+                     "adaptive-lognorm": {"Test error": lognorm, "OOD error": lognorm}},
+                    "sharpness", "test_error", "lr", "augment", "sharpness")
+    panels = [ax for ax in fig.axes if n_points(ax)]
+    assert len(panels) == 4
+    assert panels[0].get_ylabel() == "adaptive\nTest error" and panels[2].get_ylabel() == "adaptive-lognorm\nTest error"
+    assert panels[1].get_ylabel() == "OOD error"
+
+
+def test_log_colour_only_for_positive_values_over_a_decade():
+    from sharpgen.figures import use_log_color
+
+    assert use_log_color(np.array([1e-6, 1e-4]))  # soups learning rates
+    assert not use_log_color(np.array([0.0, 0.1]))  # augreg stochastic depth
+    assert not use_log_color(np.array([0.15, 0.17]))  # bert MNLI error

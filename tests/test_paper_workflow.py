@@ -1,5 +1,8 @@
-"""The paper's settings through the workflow: dry runs of config/paper.yaml, a tiny soups study
-end to end (real CLIP-format checkpoints over HTTP, a tiny ImageNet folder), clear data_root errors."""
+"""The paper's settings through the workflow: dry runs of config/paper.yaml; each paper setting
+end to end with its own block of config/paper.yaml on tiny artifacts in the upstream formats over
+HTTP (soups: CLIP state dicts, published metrics; augreg: vit_jax .npz, ImageNet val and the five
+shift sets evaluated; bert: TF1 checkpoint archives, MNLI dev and HANS evaluated) through figures
+and report; clear data_root errors."""
 
 from __future__ import annotations
 
@@ -8,13 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from sharpgen import tables
 from helpers.clip import TINY, clip_state
+from helpers.imagenet import imagenet_train, shift_sets
 from helpers.workflow import REPO, job_counts, snakemake, workdir
 
 pytestmark = pytest.mark.slow
@@ -33,13 +37,15 @@ def test_paper_config_plans_every_model(tmp_path: Path) -> None:
     root = paper_workdir(tmp_path / "w")
     counts = job_counts(snakemake(root, "-n", "--configfile", "config/paper.yaml").stdout)
     downloaded = MODELS["augreg"] + MODELS["soups"] + MODELS["bert"]
-    assert counts["download"] == downloaded + 2  # + augreg index.csv, CIFAR-10 archive
+    assert counts["download"] == downloaded + 2  # + Google's BERT-base (vocab.txt), CIFAR-10 archive
     assert counts["train_model"] == MODELS["cifar"] and "import_checkpoint" not in counts
     assert counts["sharpness"] == sum(MODELS.values())
-    assert counts["published_metrics"] == downloaded and counts["evaluate_models"] == MODELS["cifar"]
-    assert counts["prepare_subset"] == 4 and counts["prepare_dataset"] == 1
+    published = MODELS["soups"] + MODELS["bert"]  # augreg is evaluated: AugReg publishes no shift sets
+    assert counts["published_metrics"] == published and counts["evaluate_models"] == MODELS["augreg"] + MODELS["cifar"]
+    assert counts["prepare_subset"] == 4 and counts["prepare_dataset"] == 2
     assert counts["correlate"] == 4 and counts["report"] == 4 and counts["aggregate_history"] == 1
-    assert counts["plot_figure"] == 2 + 2 + 2 + 3 and counts["plot_figure_view"] == 2 * 3  # cifar: per family too
+    # one figure per definition and its lognorm twin; cifar also per family
+    assert counts["plot_figure"] == 1 + 1 + 1 + 2 and counts["plot_figure_view"] == 2 * 2
 
     start = time.perf_counter()
     out = snakemake(root, "-n", "--configfile", "config/paper.yaml", "--config", "grid=paper").stdout
@@ -49,43 +55,43 @@ def test_paper_config_plans_every_model(tmp_path: Path) -> None:
     assert seconds < 30, f"dry run of the paper grid took {seconds:.1f} s"
 
 
-def _imagenet_folder(root: Path, classes: int = 2, per_class: int = 5) -> None:
-    rng = np.random.default_rng(0)
-    for c in range(classes):
-        folder = root / "train" / f"n0000000{c}"
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"img_{i}.JPEG")
+TWINS = [  # one figure: the same definition without and with logit normalisation
+    {"algorithm": "worst", "norm": "linf", "variant": ["adaptive", "adaptive-lognorm"], "rho": 0.002, "m": 4, "n_iters": 2},
+]
+
+
+def _paper_config(path: Path, setting: str, **overrides) -> Path:
+    """config/paper.yaml's block of ``setting`` with tiny ``overrides`` (models, data, grid)."""
+    block = yaml.safe_load(PAPER.read_text())[setting]
+    block.update({"grids": {"tiny": TWINS}, "sharpness": {"n": 8, "shards": 0}}, **overrides)
+    path.write_text(yaml.safe_dump({"settings": [setting], "grid": "tiny", setting: block}))
+    return path
 
 
 def _tiny_soups_config(path: Path, base_url: str, data_root: Path, models: int) -> Path:
-    config = {
-        "settings": ["soups"],
-        "grid": "tiny",
-        "soups": {
-            "models": models,
-            "base_url": base_url,
-            "arch": TINY,
-            "data_root": str(data_root),
-            "metrics": "published",
-            "sharpness": {"n": 8, "shards": 0},
-            "grids": {"tiny": [
-                {"algorithm": "worst", "norm": "linf", "variant": "adaptive-lognorm", "rho": 0.002, "m": 4, "n_iters": 3},
-                {"algorithm": "average", "norm": "l2", "variant": "adaptive", "rho": 0.1, "m": 4, "n_samples": 2},
-            ]},
-            "correlation": {"group_by": [], "axes": []},
-            "figures": {"targets": ["test_error", "imagenetv2_error"], "color": "lr", "marker": None},
-        },
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return _paper_config(path, "soups", models=models, base_url=base_url, arch=TINY, data_root=str(data_root))
+
+
+def _check_subset(root: Path, setting: str, histogram: list[int]) -> None:
+    """The sharpness subset's table is written and balanced; its histogram is in the job log."""
+    subset = tables.read(root / "results" / "data" / setting / "subset.parquet", tables.SUBSET)
+    assert subset["position"].tolist() == list(range(8))
+    assert sorted(np.bincount(subset["label"]).tolist(), reverse=True)[: len(histogram)] == histogram
+    assert "class histogram:" in (root / "results" / "logs" / "prepare_subset" / f"{setting}.log").read_text()
+
+
+def _check_figure_and_report(root: Path, setting: str) -> None:
+    figures = sorted((root / "results" / "figures" / setting).glob("*.png"))
+    assert [f.name for f in figures] == ["worst_linf_adaptive_rho0.002_m4_it2.png"]
+    report = (root / "results" / "report" / f"{setting}.md").read_text()
+    assert "worst_linf_adaptive_rho0.002_m4_it2" in report
 
 
 def test_tiny_soups_study_end_to_end(tmp_path: Path, http_server) -> None:
     models = 3
     for i in range(models):
         torch.save(clip_state(torch.Generator().manual_seed(i)), http_server.root / f"model_{i}.pt")
-    _imagenet_folder(tmp_path / "imagenet")
+    imagenet_train(tmp_path / "imagenet", classes=4, per_class=3)
     root = paper_workdir(tmp_path / "w")
     config = _tiny_soups_config(tmp_path / "soups.yaml", http_server.base + "/mirror", tmp_path / "imagenet", models)
     (http_server.root / "mirror").mkdir()
@@ -105,11 +111,14 @@ def test_tiny_soups_study_end_to_end(tmp_path: Path, http_server) -> None:
     assert abs(row["error"] - (1 - 0.75574)) < 1e-9 and np.isnan(row["loss"])
     assert metrics["n_examples"].isna().all()  # published accuracies: example counts unknown (null)
     corr = tables.read(t / "correlation.parquet", tables.CORRELATION)
-    assert set(corr["target"]) >= {"test_error", "imagenetv2_error"} and (corr["n_models"] == models).all()
+    assert set(corr["target"]) >= {"test_error", "imagenetv2_error"}
+    assert (corr.loc[corr["subgroup"] == "all", "n_models"] == models).all()
     models_table = tables.read(t / "models.parquet", tables.models_schema("soups"))
     assert list(models_table["arch"].unique()) == [TINY]
     assert all(u.startswith(http_server.base + "/mirror/") for u in models_table["url"])
-    assert (root / "results" / "report" / "soups.md").is_file()
+    assert models_table["randaug"].isna().sum() == 1  # model_0, the linear probe: marker "n/a"
+    _check_subset(root, "soups", [2, 2, 2, 2])
+    _check_figure_and_report(root, "soups")
     assert all(path.startswith("/mirror/") for path, _ in http_server.state.requests)
 
 
@@ -120,3 +129,89 @@ def test_missing_data_root_names_the_config_key(tmp_path: Path, http_server) -> 
     assert result.returncode != 0
     log = (root / "results" / "logs" / "prepare_subset" / "soups.log").read_text()
     assert "soups.data_root" in log and "train/<wnid>/*.JPEG" in log and str(tmp_path / "nowhere") in log
+
+
+AUGREG_TINY = "vit_base_patch16_224?img_size=32&embed_dim=24&depth=1&num_heads=2"  # 1,000 classes
+
+
+def test_tiny_augreg_study_evaluates_imagenet_and_shifts(tmp_path: Path, http_server) -> None:
+    import timm
+
+    from helpers.bigvision import vit_to_npz
+    from sharpgen.settings.augreg import grid_sheet
+
+    names = list(grid_sheet()["model_id"][:2])
+    (http_server.root / "mirror").mkdir()
+    for i, name in enumerate(names):
+        torch.manual_seed(i)
+        model = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=32, embed_dim=24, depth=1, num_heads=2)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0, 0.2)
+        vit_to_npz(model, http_server.root / "mirror" / f"{name}.npz")
+    data = shift_sets(imagenet_train(tmp_path / "imagenet", classes=4, per_class=3))
+    config = _paper_config(tmp_path / "augreg.yaml", "augreg", models=2, base_url=http_server.base + "/mirror",
+                           arch=AUGREG_TINY, data_root=str(data), train_n=6)
+    root = paper_workdir(tmp_path / "w")
+    snakemake(root, "--configfile", str(config))
+
+    t = root / "results" / "tables" / "augreg"
+    metrics = tables.read(t / "metrics.parquet", tables.METRICS)
+    splits = {"train", "test", "shift:imagenetv2", "shift:imagenet_r", "shift:imagenet_sketch", "shift:imagenet_a", "shift:objectnet"}
+    assert set(metrics["split"]) == splits and len(metrics) == 2 * len(splits)
+    counts = metrics.groupby("split")["n_examples"].first().to_dict()
+    assert counts == {"train": 6, "test": 3, "shift:imagenetv2": 3, "shift:imagenet_sketch": 3, "shift:imagenet_r": 2,
+                      "shift:imagenet_a": 2, "shift:objectnet": 2}
+    assert metrics["loss"].notna().all() and metrics["error"].between(0, 1).all()
+    split = root / "results" / "data" / "augreg" / "split.parquet"
+    assert set(pd.read_parquet(split)["split"]) == splits
+    sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)
+    assert len(sharp) == 4 and sharp["sharpness_loss"].notna().all()
+    corr = tables.read(t / "correlation.parquet", tables.CORRELATION)
+    assert {"test_error", "imagenet_r_error", "objectnet_error", "gen_gap_error"} <= set(corr["target"])
+    _check_subset(root, "augreg", [2, 2, 2, 2])
+    _check_figure_and_report(root, "augreg")
+
+
+def test_tiny_bert_study_evaluates_mnli_and_hans(tmp_path: Path, http_server) -> None:
+    from helpers.bert import ARCH, write_archive, write_google_archive
+    from sharpgen.data.sources.mnli import HANS_COLUMNS
+    from sharpgen.settings.bert import GOOGLE_ARCHIVE
+
+    mirror = http_server.root / "mirror"
+    mirror.mkdir()
+    write_archive(mirror / "bert_00.zip", seed=0)
+    write_archive(mirror / "bert_01.zip", seed=1, with_meta=False)  # checkpoint only: BERT-base config via arch
+    write_google_archive(mirror / GOOGLE_ARCHIVE)
+    data = tmp_path / "mnli"
+    data.mkdir()
+    header = "index\tpairID\tsentence1\tsentence2\tlabel1\tgold_label\n"
+    labels = ["entailment", "neutral", "contradiction"]
+    pairs = [("the dog runs .", "a man is sleeping ."), ("a woman reads a book .", "the cat sits on the mat ."),
+             ("the man sits .", "the dog runs on the mat .")]
+    train = [f"{i}\tp{i}\t{a}\t{b}\t{labels[i % 3]}\t{labels[i % 3]}" for i, (a, b) in enumerate(pairs * 5)]
+    (data / "train.tsv").write_text(header + "\n".join(train) + "\n")
+    (data / "dev_matched.tsv").write_text(header + "\n".join(train[:6]) + "\n")
+    hans = []
+    for h in ("lexical_overlap", "subsequence", "constituent"):
+        for gold in ("entailment", "non-entailment"):
+            for a, b in pairs[:2]:
+                hans.append([gold, "(x)", "(y)", "(X)", "(Y)", a, b, f"ex{len(hans)}", h, f"{h[:2]}_case", "temp1"])
+    (data / "heuristics_evaluation_set.txt").write_text("\t".join(HANS_COLUMNS) + "\n" + "\n".join("\t".join(r) for r in hans) + "\n")
+    config = _paper_config(tmp_path / "bert.yaml", "bert", models=2, base_url=http_server.base + "/mirror", arch=ARCH,
+                           data_root=str(data), metrics="evaluate", train_n=9)
+    root = paper_workdir(tmp_path / "w")
+    snakemake(root, "--configfile", str(config))
+
+    t = root / "results" / "tables" / "bert"
+    metrics = tables.read(t / "metrics.parquet", tables.METRICS)
+    hans_splits = {f"shift:hans_{h}_{e}" for h in ("lexical", "subsequence", "constituent") for e in ("entailed", "nonentailed")}
+    assert set(metrics["split"]) == {"train", "test", *hans_splits}
+    counts = metrics.groupby("split")["n_examples"].first().to_dict()
+    assert counts["train"] == 9 and counts["test"] == 6 and all(counts[s] == 2 for s in hans_splits)
+    assert metrics["loss"].notna().all()
+    sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)
+    assert sorted(sharp["model_id"].unique()) == ["bert_00", "bert_01"] and sharp["sharpness_loss"].notna().all()
+    _check_subset(root, "bert", [3, 3, 2])
+    _check_figure_and_report(root, "bert")
+    assert (root / "results" / "downloads" / "bert" / GOOGLE_ARCHIVE).is_file()

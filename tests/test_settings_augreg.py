@@ -52,6 +52,21 @@ def test_manifest_selects_56_b16_i1k_imagenet_finetunes(index_csv):
     assert sheet["imagenet_acc"].isin([0.71, 0.73]).all()
 
 
+@pytest.mark.parametrize(("collection", "upstreams"), [("i1k", {"i1k"}), ("i21k", {"i21k"}), ("both", {"i1k", "i21k"})])
+def test_collections_select_from_index_and_grid(index_csv, collection, upstreams):
+    from sharpgen.config import load_common, validate_block
+    from helpers.workflow import REPO
+
+    common = load_common(REPO / "workflow" / "schemas" / "setting.schema.yaml")
+    for block in ({"models_csv": str(index_csv), "collection": collection}, {"collection": collection}):
+        sheet = settings.get("augreg").sheet(validate_block("augreg", block, common))
+        assert len(sheet) == 56 * len(upstreams) and sheet["model_id"].is_unique
+        assert set(sheet["upstream_ds"]) == upstreams
+        assert sheet["model_id"].str.fullmatch(r"B_16-i(1|21)k-300ep-lr_0\.001-aug_\w+-wd_0\.(1|03)-do_0\.[01]-sd_0\.[01]--imagenet2012-steps_20k-lr_0\.0[13]-res_224").all()
+    with pytest.raises(ValueError, match="augreg.collection"):
+        validate_block("augreg", {"collection": "i22k"}, common)
+
+
 def test_upstream_kind_and_missing_columns(index_csv, tmp_path):
     from sharpgen.settings.augreg import read_index, select
     assert len(select(read_index(index_csv), kind="upstream")) == 28

@@ -111,3 +111,34 @@ def test_zip_checkpoint_over_http_gives_same_logits(http_server, tmp_path):
     torch.testing.assert_close(logits, expected)
     with pytest.raises(ValueError, match=r"\(B, 3, L\)"):
         model(ids)
+
+
+def test_archive_without_config_and_vocab_falls_back_to_google_bert_base(http_server, tmp_path):
+    """McCoy's archives may hold only the checkpoint: bert_config.json = BERT-base uncased's (with
+    the arch string's overrides), vocab.txt from Google's release (a download of the setting)."""
+    from helpers.bert import ARCH, VOCAB, reference_model, write_archive, write_google_archive
+    from sharpgen.settings.bert import GOOGLE_ARCHIVE, GOOGLE_URL
+
+    block = {"base_url": http_server.base + "/mirror"}
+    assert settings.get("bert").downloads({}) == {GOOGLE_ARCHIVE: GOOGLE_URL}
+    assert settings.get("bert").downloads(block) == {GOOGLE_ARCHIVE: f"{http_server.base}/mirror/{GOOGLE_ARCHIVE}"}
+    (http_server.root / "mirror").mkdir()
+    write_archive(http_server.root / "mirror" / "bert_00.zip", seed=0, with_meta=False)
+    write_google_archive(http_server.root / "mirror" / GOOGLE_ARCHIVE)
+    checkpoint = download(f"{http_server.base}/mirror/bert_00.zip", tmp_path / "dl" / "bert_00.zip")
+    google = download(settings.get("bert").downloads(block)[GOOGLE_ARCHIVE], tmp_path / "dl" / GOOGLE_ARCHIVE)
+    with zipfile.ZipFile(checkpoint) as zf:
+        assert not any(n.endswith(("vocab.txt", "bert_config.json")) for n in zf.namelist())
+    model = settings.get("bert").load_model(checkpoint, ARCH, torch.device("cpu"))
+    ids = torch.randint(0, len(VOCAB), (2, 9), generator=torch.Generator().manual_seed(0))
+    x = torch.stack([ids, torch.ones_like(ids), torch.zeros_like(ids)], 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference_model(0)(input_ids=ids, attention_mask=x[:, 1], token_type_ids=x[:, 2]).logits)
+    mnli = tmp_path / "data"
+    mnli.mkdir()
+    rows = [f"{i}\tp{i}\tthe dog runs .\ta man is sleeping .\t{label}\t{label}" for i, label in
+            enumerate(["entailment", "neutral", "contradiction"] * 4)]
+    (mnli / "train.tsv").write_text("index\tpairID\tsentence1\tsentence2\tlabel1\tgold_label\n" + "\n".join(rows) + "\n")
+    x, y, table = settings.get("bert").subset({"data_root": str(mnli)}, 6, 0, {"checkpoint": checkpoint, "google": google})
+    assert np.bincount(y.numpy()).tolist() == [2, 2, 2] and table["source"].eq("train.tsv").all()
+    assert x[0, 0, :6].tolist() == [VOCAB.index(t) for t in ["[CLS]", "the", "dog", "runs", ".", "[SEP]"]]

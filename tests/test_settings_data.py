@@ -1,34 +1,15 @@
-"""Data sources of the paper settings: ImageNet folder subset and MNLI/HANS tokenisation."""
+"""Data sources of the paper settings: MNLI/HANS reading and run_classifier encoding."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-import timm
 import torch
-from PIL import Image
 
-from sharpgen.data.sources.imagenet import imagenet_subset, imagenet_train_subset
-from sharpgen.data.sources.mnli import HANS_COLUMNS, LABELS, encode, read_hans, read_mnli, tokenizer
+from sharpgen.data.sources.mnli import HANS_COLUMNS, HANS_LABELS, LABELS, encode, read_hans, read_mnli, tokenizer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "man", "is", "sleeping", "the", "dog", "runs", "."]
-
-
-def test_imagenet_subset_uses_timm_eval_transform(tmp_path):
-    rng = np.random.default_rng(0)
-    for wnid in ("n01440764", "n01443537"):
-        (tmp_path / wnid).mkdir()
-        for i in range(3):
-            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / wnid / f"{i}.JPEG")
-    model = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=32, embed_dim=24, depth=1, num_heads=2)
-    x, y = imagenet_train_subset(tmp_path, model, n=4)
-    assert x.shape == (4, 3, 224, 224) and y.tolist() == [0, 0, 0, 1]
-    assert x.dtype == torch.float32 and x.min() >= -1.0001 and x.max() <= 1.0001  # mean/std 0.5 of the cfg
-
-
-def test_imagenet_missing_root_names_config_key(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"augreg\.data_root.*ImageFolder"):
-        imagenet_subset("augreg", {"data_root": str(tmp_path / "nope")}, "vit_base_patch16_224", n=1)
 
 
 def test_mnli_and_hans_to_bert_tensor(tmp_path):
@@ -52,7 +33,53 @@ def test_mnli_and_hans_to_bert_tensor(tmp_path):
     assert x[0, 0].tolist() == ids
     assert x[0, 2].tolist() == [0] * 7 + [1] * 5 and x[0, 1].tolist() == [1] * 12
     h = read_hans(hans)
-    assert h["label"].tolist() == [LABELS.index("contradiction"), LABELS.index("entailment")]
+    assert h["label"].tolist() == [HANS_LABELS.index("non-entailment"), HANS_LABELS.index("entailment")]
     assert h.loc[0, "heuristic"] == "lexical_overlap"
     hx, _ = encode(h, tokenizer(vocab), max_length=16)
     assert hx[0, 1].sum() == 11 and hx.shape == (2, 3, 16)
+
+
+def _google_truncate(tokens_a: list[str], tokens_b: list[str], max_length: int) -> None:
+    """Transcribed from google-research/bert run_classifier._truncate_seq_pair."""
+    while True:
+        total_length = len(tokens_a) + len(tokens_b)
+        if total_length <= max_length:
+            break
+        if len(tokens_a) > len(tokens_b):
+            tokens_a.pop()
+        else:
+            tokens_b.pop()
+
+
+@pytest.mark.parametrize(("len_a", "len_b"), [(6, 6), (6, 7), (7, 6), (20, 20), (10, 3), (3, 10), (4, 4)])
+def test_pairs_are_truncated_as_run_classifier(tmp_path, len_a, len_b):
+    words = [f"w{i}" for i in range(40)]
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    a, b = words[:len_a], words[20:20 + len_b]
+    pairs = pd.DataFrame({"premise": [" ".join(a)], "hypothesis": [" ".join(b)], "label": [0]})
+    x, _ = encode(pairs, tokenizer(vocab), max_length=12)
+    ta, tb = list(a), list(b)
+    _google_truncate(ta, tb, 12 - 3)
+    tokens = ["[CLS]", *ta, "[SEP]", *tb, "[SEP]"]
+    ids = [5 + words.index(t) if t in words else {"[CLS]": 2, "[SEP]": 3}[t] for t in tokens]
+    assert x[0, 0].tolist() == ids + [0] * (12 - len(ids))
+    assert x[0, 1].tolist() == [1] * len(ids) + [0] * (12 - len(ids))
+    assert x[0, 2].tolist() == [0] * (len(ta) + 2) + [1] * (len(tb) + 1) + [0] * (12 - len(ids))
+
+
+def test_hans_counts_contradiction_and_neutral_as_non_entailment():
+    from sharpgen.data.sources.mnli import hans_head
+
+    head = hans_head()
+    logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 1.0, 3.0], [0.0, 3.0, 1.0], [1.0, 1.2, 1.0]])  # c, e, n
+    assert head.predict(logits).tolist() == [1, 1, 0, 0]  # argmax mapped: contradiction and neutral -> non-entailment
+    probs = logits.softmax(dim=1)
+    pooled = head.project(logits).softmax(dim=1)
+    assert torch.allclose(pooled[:, 1], probs[:, 0] + probs[:, 2])
+    from sharpgen.evaluate import loss_and_error
+
+    model = torch.nn.Identity()
+    loss, error = loss_and_error(model, logits, torch.tensor([1, 1, 0, 1]), torch.device("cpu"), head=head)
+    assert error == 0.25  # the neutral prediction of the second example counts as non-entailment: right
+    assert abs(loss - float(-(pooled[[0, 1, 2, 3], [1, 1, 0, 1]]).log().mean())) < 1e-6

@@ -51,6 +51,9 @@ def test_tiny_study_writes_every_table_with_its_schema(study: Path) -> None:
     assert set(corr["subgroup"]) == {"all", "arch=resnet", "arch=vit"}
     all_rows = corr[(corr["subgroup"] == "all") & (corr["target"] == "test_error")]
     assert len(all_rows) == DEFINITIONS and (all_rows["n_models"] == MODELS).all()
+    subset = tables.read(study / "results" / "data" / "digits" / "subset.parquet", tables.SUBSET)
+    assert subset["index"].tolist() == list(range(256)) and (subset["source"] == "train").all()  # digits: the first n
+    assert "class histogram: 10 classes" in (study / "results" / "logs" / "prepare_subset" / "digits.log").read_text()
 
 
 def test_tau_in_the_table_matches_scipy_on_the_raw_tables(study: Path) -> None:

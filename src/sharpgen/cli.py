@@ -62,7 +62,7 @@ def _run(a: argparse.Namespace) -> None:
     inputs = dict(getattr(a, "input", None) or [])
     calls = {
         "prepare-dataset": lambda: data.prepare_dataset(a.setting, a.block, inputs, a.out_dataset, a.out_split),
-        "prepare-subset": lambda: data.prepare_subset(a.setting, a.block, a.n, inputs, a.out),
+        "prepare-subset": lambda: data.prepare_subset(a.setting, a.block, a.n, a.seed, inputs, a.out, a.out_table),
         "train": lambda: models.train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history),
         "download": lambda: models.download(a.url, a.out),
         "import-checkpoint": lambda: models.import_checkpoint(a.setting, a.model_id, a.source, a.out),
@@ -115,9 +115,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--block", type=json_arg, required=True, help="the setting's data keys as JSON")
     s.add_argument("--input", type=input_arg, nargs="*", default=[], metavar="NAME=PATH")
 
-    s = add("prepare-subset", "the sharpness subset of a setting", "out")
+    s = add("prepare-subset", "the sharpness subset of a setting and its table", "out", "out-table")
     s.add_argument("--block", type=json_arg, required=True, help="the setting's data keys as JSON")
     s.add_argument("--n", type=int, required=True)
+    s.add_argument("--seed", type=int, required=True, help="seed of the sample (settings that sample)")
     s.add_argument("--input", type=input_arg, nargs="*", default=[], metavar="NAME=PATH")
 
     s = add("train", "train one model of a setting", "dataset", "out-checkpoint", "out-history")

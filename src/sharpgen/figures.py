@@ -3,7 +3,13 @@
 Colour encodes a continuous hyperparameter (the learning rate, log scale by
 default, with a colorbar), marker a categorical one (augmentation or
 architecture, with a legend), and each panel's title carries Kendall's tau-b
-(see :mod:`sharpgen.correlation`) with two decimals.
+(see :mod:`sharpgen.correlation`) with two decimals. A figure is a grid: one
+column per target, one row per sharpness variant (as the paper's Figures 2-4
+show the same radius with and without logit normalisation).
+
+Markers: filled symbols, then the same symbols hollow (30 categories); a model
+without a value is drawn as "x" (legend "n/a"); beyond 30 categories the rarest
+share one symbol (legend "other"). A model without a colour value is grey.
 
 Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot, no global
 state); the package style sheet ``style.mplstyle`` is applied through
@@ -24,7 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps, style
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import LogNorm, Normalize, to_rgba
 from matplotlib.figure import Figure
 
 from sharpgen.atomic import atomic_path
@@ -32,7 +38,10 @@ from matplotlib.lines import Line2D
 
 from sharpgen.correlation import kendall
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+SYMBOLS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "p", "h", "H", "d", "8")
+MARKERS = tuple((s, True) for s in SYMBOLS) + tuple((s, False) for s in SYMBOLS)  # (symbol, filled)
+MISSING, OTHER = "n/a", "other"
+NO_COLOR = "0.6"  # models without a colour value (e.g. the linear probe's learning rate)
 
 
 @contextlib.contextmanager
@@ -67,20 +76,44 @@ def _color_norm(values: np.ndarray, log_color: bool) -> Normalize:
     return LogNorm(finite.min(), finite.max())
 
 
-def _marker_map(frames: Sequence[pd.DataFrame], marker: str | None) -> dict[object, str]:
-    """Sorted categorical values of ``marker`` over all frames, mapped to marker symbols."""
+def use_log_color(values: np.ndarray) -> bool:
+    """A log colour scale for positive values spanning at least a decade (learning rates), a
+    linear one otherwise (dropout rates with zeros, error rates)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return finite.size > 0 and bool((finite > 0).all()) and finite.max() >= 10 * finite.min()
+
+
+def _categories(frames: Sequence[pd.DataFrame], marker: str | None) -> dict[object, tuple[str, bool]]:
+    """Category label -> (symbol, filled): sorted values of ``marker`` over all frames, the most
+    frequent first to get a symbol of their own when there are more than ``MARKERS``."""
     if marker is None:
         return {}
-    if any(frame[marker].isna().any() for frame in frames):
-        raise ValueError(f"column {marker!r} has missing values")
-    values = sorted(set().union(*(frame[marker].unique().tolist() for frame in frames)))
+    column = pd.concat([frame[marker] for frame in frames], ignore_index=True)
+    counts = column.dropna().value_counts(sort=False)
+    values = list(counts.index)
     if len(values) > len(MARKERS):
-        raise ValueError(f"{len(values)} values of {marker!r}, at most {len(MARKERS)} markers")
-    return dict(zip(values, MARKERS, strict=False))
+        keep = set(counts.sort_values(ascending=False, kind="stable").index[: len(MARKERS) - 1])
+        values = [v for v in values if v in keep]
+    try:
+        values = sorted(values)
+    except TypeError:
+        values = sorted(values, key=str)
+    out: dict[object, tuple[str, bool]] = dict(zip(values, MARKERS, strict=False))
+    if len(counts) > len(values):
+        out[OTHER] = MARKERS[len(values)]
+    if column.isna().any():
+        out[MISSING] = ("x", True)
+    return out
+
+
+def _category_of(frame: pd.DataFrame, marker: str, categories: Mapping[object, tuple[str, bool]]) -> pd.Series:
+    """Each row's legend category: its value, ``other`` or ``n/a``."""
+    return frame[marker].map(lambda v: MISSING if pd.isna(v) else v if v in categories else OTHER)
 
 
 def _plot(
-    panels: Sequence[tuple[pd.DataFrame, str, str]],
+    rows: Sequence[tuple[str | None, Sequence[tuple[pd.DataFrame, str, str]]]],
     x: str,
     y: str,
     color: str,
@@ -89,35 +122,49 @@ def _plot(
     log_color: bool,
     suptitle: str | None = None,
 ) -> Figure:
-    """One row of scatter panels ``(frame, title, y_label)`` sharing x, colour and markers.
+    """A grid of scatter panels: ``rows`` of (row label, panels ``(frame, title, y_label)``),
+    sharing x within a row (one sharpness variant), the colour scale and the markers.
 
     The constrained layout is computed once and then frozen, so that every
     later save draws the same geometry (byte-identical files).
     """
-    if not panels:
-        raise ValueError("nothing to plot")
-    frames = [frame[frame[x].notna() & frame[y].notna()] for frame, _, _ in panels]
+    if not rows or not all(panels for _, panels in rows) or len({len(p) for _, p in rows}) != 1:
+        raise ValueError("nothing to plot, or rows with different numbers of panels")
+    grid = [[frame[frame[x].notna() & frame[y].notna()] for frame, _, _ in panels] for _, panels in rows]
+    frames = [f for row in grid for f in row]
     norm = _color_norm(np.concatenate([f[color].to_numpy(dtype=float) for f in frames]), log_color)
-    markers = _marker_map(frames, marker)
+    categories = _categories(frames, marker)
     log_x = _use_log_x(np.concatenate([f[x].to_numpy(dtype=float) for f in frames]))
+    n_rows, n_cols = len(rows), len(rows[0][1])
     with _style():
         cmap = colormaps[mpl.rcParams["image.cmap"]]
         width, height = mpl.rcParams["figure.figsize"]
-        fig = Figure(figsize=(width * len(panels), height), layout="constrained")
-        axes = fig.subplots(1, len(panels), sharex=True, squeeze=False)[0]
-        for ax, shown, (frame, title, y_label) in zip(axes, frames, panels, strict=True):
-            parts = [(shown, "o")] if marker is None else [(shown[shown[marker] == v], m) for v, m in markers.items()]
-            for part, symbol in parts:
-                ax.scatter(part[x], part[y], c=part[color].to_numpy(dtype=float), cmap=cmap, norm=norm, marker=symbol)
-            ax.set_title(_title(title, kendall(frame[x], frame[y])[0]))
-            ax.set_xlabel(x_label)
-            ax.set_ylabel(y_label)
-            if log_x:
-                ax.set_xscale("log")
-        if markers:
-            handles = [Line2D([], [], marker=m, linestyle="", color="0.35", label=str(v)) for v, m in markers.items()]
-            axes[0].legend(handles=handles, title=marker)
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label=color)
+        fig = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
+        axes = fig.subplots(n_rows, n_cols, sharex="row", squeeze=False)
+        for r, ((label, panels), shown_row) in enumerate(zip(rows, grid, strict=True)):
+            for ax, shown, (frame, title, y_label) in zip(axes[r], shown_row, panels, strict=True):
+                if marker is None:
+                    parts = [(shown, ("o", True))]
+                else:
+                    category = _category_of(shown, marker, categories)
+                    parts = [(shown[category == c], style_) for c, style_ in categories.items()]
+                for part, (symbol, filled) in parts:
+                    values = part[color].to_numpy(dtype=float)
+                    colors = np.where(np.isfinite(values)[:, None], cmap(norm(values)), to_rgba(NO_COLOR))
+                    if filled:
+                        ax.scatter(part[x], part[y], c=colors, marker=symbol)
+                    else:
+                        ax.scatter(part[x], part[y], facecolors="none", edgecolors=colors, marker=symbol)
+                ax.set_title(_title(title, kendall(frame[x], frame[y])[0]))
+                ax.set_xlabel(x_label)
+                ax.set_ylabel(f"{label}\n{y_label}" if label and ax is axes[r][0] else y_label)
+                if log_x:
+                    ax.set_xscale("log")
+        if categories:
+            handles = [Line2D([], [], marker=m, linestyle="", color="0.35", markerfacecolor="0.35" if filled else "none", label=str(v))
+                       for v, (m, filled) in categories.items()]
+            fig.legend(handles=handles, title=marker, loc="outside lower center", ncols=min(len(handles), 8))
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes.ravel().tolist(), label=color)
         if suptitle:
             fig.suptitle(suptitle)
         fig.draw_without_rendering()
@@ -145,7 +192,7 @@ def plot_error_vs_sharpness(
     or ``y`` are not drawn. The x axis is logarithmic when all x values are
     positive and span more than two decades, linear otherwise.
     """
-    return _plot([(frame, title, y_label)], x, y, color, marker, x_label, log_color)
+    return _plot([(None, [(frame, title, y_label)])], x, y, color, marker, x_label, log_color)
 
 
 def plot_grid(
@@ -168,7 +215,24 @@ def plot_grid(
     :func:`plot_error_vs_sharpness` and titled with its own tau-b; the colour
     scale, marker legend (first panel) and log/linear x choice are common.
     """
-    return _plot([(frame, key, key) for key, frame in frames.items()], x, y, color, marker, x_label, log_color, suptitle)
+    return plot_rows({"": frames}, x, y, color, marker, x_label, log_color, suptitle)
+
+
+def plot_rows(
+    rows: Mapping[str, Mapping[str, pd.DataFrame]],
+    x: str,
+    y: str,
+    color: str,
+    marker: str | None,
+    x_label: str,
+    log_color: bool = True,
+    suptitle: str | None = None,
+) -> Figure:
+    """A grid: one row per entry of ``rows`` (its key labels the row, e.g. the sharpness
+    variant; empty for none), each a mapping of panels as in :func:`plot_grid`. Rows share
+    their x axis; the colour scale and markers are common to all panels."""
+    return _plot([(label or None, [(frame, key, key) for key, frame in frames.items()]) for label, frames in rows.items()],
+                 x, y, color, marker, x_label, log_color, suptitle)
 
 
 def _save_options(suffix: str) -> tuple[str, dict[str, str | None]]:

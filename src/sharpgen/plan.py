@@ -182,3 +182,13 @@ def figure_views(sheet: pd.DataFrame, model_defs: Mapping[str, list[str]], split
         ids = dict.fromkeys(i for m in rows["model_id"] for i in model_defs[m])
         out[f"{split_by}={value}"] = list(ids)
     return out
+
+
+def figure_definitions(definitions: list[Definition]) -> list[Definition]:
+    """The definitions that get a figure: one per pair of twins that differ only in logit
+    normalisation (the figure shows both as rows, the one without first, as the paper's
+    Figures 2-4), and every definition without a twin."""
+    import dataclasses
+
+    ids = {d.id for d in definitions}
+    return [d for d in definitions if not (d.logit_norm and dataclasses.replace(d, logit_norm=False).id in ids)]

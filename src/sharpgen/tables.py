@@ -9,6 +9,7 @@ Tidy, long tables of raw numbers, sorted deterministically:
                loss and error, clean values, diagnostics, device and versions.
 - correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-value.
 - granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi.
+- subset:      one row per example of the sharpness data: where it comes from, its label.
 """
 
 from __future__ import annotations
@@ -127,7 +128,18 @@ GRANULATED = pa.schema(
     ]
 )
 
+SUBSET = pa.schema(
+    [
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("position", pa.int64(), nullable=False),  # place in the subset (m-batches are consecutive)
+        pa.field("label", pa.int64()),
+        pa.field("source", pa.string()),  # file (relative to the data root) or split it comes from
+        pa.field("index", pa.int64()),  # row of the example in its source
+    ]
+)
+
 SORT_KEYS: Mapping[str, list[str]] = {
+    "subset": ["setting", "position"],
     "models": ["setting", "model_id"],
     "metrics": ["setting", "model_id", "split"],
     "history": ["setting", "model_id", "epoch"],

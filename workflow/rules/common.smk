@@ -226,10 +226,12 @@ def get_histories(wildcards):
 
 
 def _figures(s):
-    """Every figure of a setting: each definition over all its models, then per view."""
-    out = [f"results/figures/{s}/{d.id}.png" for d in DEFINITIONS[s]]
+    """Every figure of a setting: each definition (with its logit-normalised twin as a second
+    row) over all its models, then per view."""
+    shown = [d.id for d in plan.figure_definitions(DEFINITIONS[s])]
+    out = [f"results/figures/{s}/{d}.png" for d in shown]
     for view, ids in VIEWS[s].items():
-        out += [f"results/figures/{s}/{view}/{d}.png" for d in ids]
+        out += [f"results/figures/{s}/{view}/{d}.png" for d in ids if d in shown]
     return out
 
 

@@ -23,7 +23,8 @@ rule prepare_subset:
     input:
         unpack(get_subset_inputs),
     output:
-        "results/data/{setting}/subset.pt",
+        subset="results/data/{setting}/subset.pt",
+        table="results/data/{setting}/subset.parquet",
     log:
         "results/logs/prepare_subset/{setting}.log",
     benchmark:
@@ -33,7 +34,9 @@ rule prepare_subset:
     params:
         block=get_block("data_keys"),
         n=get_setting_param("sharpness", "n"),
+        seed=get_setting_param("sharpness", "seed"),
         inputs=get_input_args,
     shell:
         "python -m sharpgen prepare-subset --setting {wildcards.setting} --block {params.block} "
-        "--n {params.n} --input {params.inputs} --out {output} > {log} 2>&1"
+        "--n {params.n} --seed {params.seed} --input {params.inputs} --out {output.subset} "
+        "--out-table {output.table} > {log} 2>&1"

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sharpgen import datasets, settings
+from sharpgen import datasets, settings, tables
 from sharpgen.atomic import atomic_path
+from sharpgen.data.sample import histogram
 from sharpgen.log import log
 
 
@@ -20,8 +21,12 @@ def prepare_dataset(setting: str, block: Mapping[str, Any], inputs: Mapping[str,
     log(f"{setting}: " + ", ".join(f"{k}={len(v[1])}" for k, v in splits.items()))
 
 
-def prepare_subset(setting: str, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path], out: Path) -> None:
-    """The n examples on which sharpness is measured -> ``out``."""
-    x, y = settings.get(setting).subset(block, n, inputs)
+def prepare_subset(setting: str, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path], out: Path, out_table: Path) -> None:
+    """The n examples on which sharpness is measured -> ``out``; where each comes from -> ``out_table``."""
+    x, y, table = settings.get(setting).subset(block, n, seed, inputs)
+    if len(table) != len(y) or not (table["label"].to_numpy() == y.numpy()).all():
+        raise ValueError(f"setting {setting!r}: the subset table does not list the subset's {len(y)} examples")
+    tables.write(table.assign(setting=setting), out_table, tables.SUBSET, "subset")
     datasets.save({"sharpness": (x, y)}, out)
     log(f"{setting}: sharpness subset of {n} training examples, inputs {tuple(x.shape)}")
+    log(f"{setting}: {histogram(y.numpy())}")

@@ -5,16 +5,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from sharpgen import analysis, tables
+
+# definition fields that do not tell a definition from its logit-normalised twin
+_TWIN_FREE = ("definition", "variant", "logit_norm")
+
+
+def twins(sharp: pd.DataFrame, definition: str) -> list[str]:
+    """``definition`` and its twin with logit normalisation switched (when measured), the one
+    without normalisation first: the rows of a figure, as in the paper's Figures 2-4."""
+    fields = [f.name for f in tables.DEFINITION_FIELDS if f.name not in _TWIN_FREE]
+    defs = sharp.drop_duplicates("definition").set_index("definition")
+    if definition not in defs.index:
+        raise ValueError(f"no sharpness rows for definition {definition!r}")
+    own = defs.loc[definition]
+    same = (defs[fields] == own[fields]).all(axis=1) & (defs["logit_norm"] != own["logit_norm"])
+    found = [definition, *defs.index[same][:1]]
+    return sorted(found, key=lambda d: bool(defs.loc[d, "logit_norm"]))
 
 
 def plot(
     setting: str, definition: str, models: Path, metrics: Path, sharpness: Path, targets: Sequence[str],
     color: str, marker: str | None, max_train_error: float, outs: Sequence[Path], where: str | None = None,
 ) -> None:
-    """One panel per target, one point per kept model; written as every path of ``outs`` (PNG, PDF).
-    ``where`` (``column=value``) keeps the models of one group (e.g. ``family=resnet18``)."""
-    from sharpgen.figures import plot_grid, save_figure
+    """One panel per target and one row per variant (with and without logit normalisation, when
+    both were measured), one point per kept model; written as every path of ``outs`` (PNG, PDF).
+    ``color`` names a model column or a target (e.g. test_error); ``where`` (``column=value``)
+    keeps the models of one group (e.g. ``family=resnet18``)."""
+    from sharpgen.figures import plot_rows, save_figure, use_log_color
 
     models_ = tables.read(models, tables.models_schema(setting))
     metrics_ = tables.read(metrics, tables.METRICS)
@@ -25,19 +45,29 @@ def plot(
         if column not in models_.columns:
             raise ValueError(f"--where {where}: {column!r} is not a column of {models}")
         models_ = models_[models_[column].astype(str) == value]
+        sharp = sharp[sharp["model_id"].isin(models_["model_id"])]
         title = f"{setting} ({where}): {definition}"
-    rows = sharp[(sharp["definition"] == definition) & sharp["model_id"].isin(models_["model_id"])]
-    if rows.empty:
+    if sharp[sharp["definition"] == definition].empty:
         raise ValueError(f"no sharpness rows for definition {definition!r} in {sharpness}")
-    rows = rows[rows["model_id"].isin(analysis.kept_models(metrics_, max_train_error))]
-    if rows.empty:
+    sharp = sharp[sharp["model_id"].isin(analysis.kept_models(metrics_, max_train_error))]
+    if sharp.empty:
         raise ValueError(f"no model has training error <= {max_train_error}; raise config {setting}.sharpness.max_train_error")
-    base = models_.merge(rows[["model_id", "sharpness_loss"]], on="model_id")
     target_frame = analysis.targets(metrics_)
-    frames = {}
-    for target in targets:
-        values = target_frame[target_frame["target"] == target][["model_id", "value"]]
-        frames[target.replace("_", " ")] = base.merge(values, on="model_id")
-    fig = plot_grid(frames, x="sharpness_loss", y="value", color=color, marker=marker, x_label="sharpness", suptitle=title)
+    wide = target_frame.pivot(index="model_id", columns="target", values="value").reset_index()
+    base = models_.merge(wide.drop(columns=[c for c in wide if c in models_ and c != "model_id"]), on="model_id", how="left")
+    if color not in base:
+        raise ValueError(f"config {setting}.figures.color = {color!r} is neither a model column nor a target; choose from {sorted(base.columns)}")
+    rows = {}
+    for row_definition in twins(sharp, definition):
+        defined = sharp[sharp["definition"] == row_definition]
+        merged = base.merge(defined[["model_id", "sharpness_loss"]], on="model_id")
+        variant = str(defined["variant"].iloc[0])
+        rows[variant] = {}
+        for target in targets:
+            values = target_frame[target_frame["target"] == target][["model_id", "value"]]
+            rows[variant][target.replace("_", " ")] = merged.merge(values, on="model_id")
+    log_color = use_log_color(base[color].to_numpy(dtype=float))
+    fig = plot_rows(rows, x="sharpness_loss", y="value", color=color, marker=marker, x_label="sharpness",
+                    log_color=log_color, suptitle=title)
     for out in outs:
         save_figure(fig, Path(out))

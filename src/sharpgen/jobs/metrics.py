@@ -25,10 +25,11 @@ def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, thread
     splits = {name: (x[: setting_.eval_sizes.get(name)], y[: setting_.eval_sizes.get(name)]) for name, (x, y) in datasets.load(dataset).items()}
     progress = Progress("evaluate", len(models), unit="model")
     rows = []
+    heads = settings.get(setting).heads()
     for model_id, path, arch in models:
         model = setting_.load_model(path, arch, device)
         for split, (x, y) in splits.items():
-            loss, error = loss_and_error(model, x, y, device)
+            loss, error = loss_and_error(model, x, y, device, head=heads.get(split))
             rows.append({"setting": setting, "model_id": model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})
         summary = {r["split"]: r["error"] for r in rows if r["model_id"] == model_id}
         progress.step(f"{model_id}: train error {summary.get('train', float('nan')):.4f}, test error {summary.get('test', float('nan')):.4f}")

@@ -22,6 +22,14 @@ LABELS = ("contradiction", "entailment", "neutral")
 # google-research/bert modeling.py's ``gelu`` is the tanh approximation; transformers reads
 # "gelu" as exact GELU (logits off by ~2e-4), so the name is translated on loading.
 GOOGLE_ACTIVATIONS = {"gelu": "gelu_pytorch_tanh"}
+# bert_config.json of Google's BERT-base uncased release (uncased_L-12_H-768_A-12.zip), which
+# McCoy et al. fine-tuned: used for a checkpoint archive that holds only the checkpoint, with the
+# overrides of the architecture string ("bert-base-uncased?hidden_size=8&...", tests)
+BERT_BASE_UNCASED = {
+    "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 768,
+    "initializer_range": 0.02, "intermediate_size": 3072, "max_position_embeddings": 512, "num_attention_heads": 12,
+    "num_hidden_layers": 12, "type_vocab_size": 2, "vocab_size": 30522,
+}
 
 
 def tf_to_torch_name(name: str) -> str | None:
@@ -89,16 +97,20 @@ class BertClassifier(nn.Module):
         return self.bert(input_ids=x[:, 0], attention_mask=x[:, 1], token_type_ids=x[:, 2]).logits
 
 
-def load_bert(path: Path) -> BertClassifier:
-    """Load a McCoy et al. checkpoint (the .zip or its extracted directory) into a BertClassifier."""
+def load_bert(path: Path, arch: str = "bert-base-uncased") -> BertClassifier:
+    """Load a McCoy et al. checkpoint (the .zip or its extracted directory) into a BertClassifier;
+    without a bert_config.json in it, BERT-base uncased's (with ``arch``'s overrides)."""
     from transformers import BertConfig, BertForSequenceClassification
 
+    from sharpgen.networks.timm_arch import parse_arch
+
     directory = checkpoint_dir(path)
-    config_path = find_file(directory, "bert_config.json")
-    google = json.loads(config_path.read_text())
-    act = google.get("hidden_act", "gelu")  # modeling.py's BertConfig default
-    google["hidden_act"] = GOOGLE_ACTIVATIONS.get(act, act)
-    config = BertConfig(**google, num_labels=len(LABELS),
+    found = sorted(directory.rglob("bert_config.json"))
+    config_path = found[0] if len(found) == 1 else f"{arch!r} ({directory} has no bert_config.json)"
+    values = json.loads(found[0].read_text()) if len(found) == 1 else {**BERT_BASE_UNCASED, **parse_arch(arch)[1]}
+    act = values.get("hidden_act", "gelu")  # modeling.py's BertConfig default
+    values["hidden_act"] = GOOGLE_ACTIVATIONS.get(act, act)
+    config = BertConfig(**values, num_labels=len(LABELS),
                         id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
     model = BertForSequenceClassification(config)
     prefix = tfbundle.checkpoint_prefix(directory)

@@ -9,6 +9,10 @@ Default choice (``kind="adapt"``): those 56 ImageNet fine-tunes at 224 px, both 
 ``kind="upstream"`` gives the 28 pre-adaptation checkpoints instead; ``adapt_resolution=384``
 and ``adapt_lrs`` select other adaptations. Without ``models_csv`` in the config, the 56 models
 are planned from the documented name grid and ``index.csv`` is downloaded for the accuracies.
+
+``augreg.collection`` picks the upstream data set: ``i1k`` (from scratch on ImageNet-1k, the
+paper's main 56), ``i21k`` (pre-trained on ImageNet-21k, then fine-tuned on ImageNet-1k: the
+paper's appendix D; the same grid of names) or ``both`` (appendix E, 112 models).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from sharpgen.data import imagenet_sets
 from sharpgen.settings import Collection, Ref, register
 from sharpgen.settings.base import mirrored
 
@@ -33,6 +38,7 @@ INDEX_COLUMNS = (
     "adapt_final_test", "params", "infer_samples_per_sec", "filename", "adapt_filename",
 )
 AUGS = ("none", "light0", "light1", "medium1", "medium2", "strong1", "strong2")
+COLLECTIONS = {"i1k": ("i1k",), "i21k": ("i21k",), "both": ("i1k", "i21k")}
 _UPSTREAM = re.compile(
     r"(?P<variant>[A-Za-z0-9+]+_\d+)-(?P<ds>[a-z0-9_]+)-(?P<epochs>\d+)ep-lr_(?P<lr>[\d.]+(?:e-?\d+)?)"
     r"-aug_(?P<aug>[a-z0-9]+)-wd_(?P<wd>[\d.]+)-do_(?P<do>[\d.]+)-sd_(?P<sd>[\d.]+)"
@@ -87,18 +93,19 @@ def timm_arch(variant: str, resolution: int) -> str:
 def select(
     index: pd.DataFrame,
     variant: str = "B_16",
-    upstream_ds: str = "i1k",
+    upstream_ds: str | Sequence[str] = "i1k",
     epochs: int = 300,
     kind: str = "adapt",
     adapt_ds: str = "imagenet2012",
     adapt_resolution: int = 224,
     adapt_lrs: Sequence[float] = (0.01, 0.03),
 ) -> pd.DataFrame:
-    """Filter index rows to the chosen grid and return the model sheet."""
+    """Filter index rows to the chosen grid (one or more upstream data sets) and return the model sheet."""
     if kind not in ("adapt", "upstream"):
         raise ValueError(f"kind must be 'adapt' or 'upstream', got {kind!r}")
-    prefix = f"{variant}-{upstream_ds}-{epochs}ep-"
-    rows = index[(index["ds"] == upstream_ds) & index["filename"].str.startswith(prefix)]
+    ds_list = (upstream_ds,) if isinstance(upstream_ds, str) else tuple(upstream_ds)
+    prefixes = tuple(f"{variant}-{ds}-{epochs}ep-" for ds in ds_list)
+    rows = index[index["ds"].isin(ds_list) & index["filename"].str.startswith(prefixes)]
     if kind == "adapt":
         rows = rows[(rows["adapt_ds"] == adapt_ds)
                     & (rows["adapt_resolution"].astype(int) == adapt_resolution)
@@ -117,7 +124,7 @@ def select(
         "url": [f"{BASE_URL}/{n}.npz" for n in names],
         "filename": [f"{n}.npz" for n in names],
     })
-    for col in ("aug", "wd", "do", "sd", "lr", "epochs", "adapt_lr", "adapt_res", "adapt_steps"):
+    for col in ("upstream_ds", "aug", "wd", "do", "sd", "lr", "epochs", "adapt_lr", "adapt_res", "adapt_steps"):
         if col in hparams:
             sheet[col] = hparams[col].to_numpy()
     sheet["upstream_best_val"] = rows["best_val"].astype(float).to_numpy()
@@ -126,15 +133,16 @@ def select(
     return sheet.sort_values("model_id", ignore_index=True)
 
 
-def grid_sheet() -> pd.DataFrame:
-    """The paper's 56 models from the documented name grid, for planning without index.csv.
+def grid_sheet(upstream_ds: Sequence[str] = ("i1k",)) -> pd.DataFrame:
+    """The paper's 56 models per upstream data set from the documented name grid, for planning
+    without index.csv.
 
     Same rows and columns as ``select`` on the real index, but the index's accuracies are null:
     the published metrics are read from the downloaded index.csv at run time.
     """
     names = [
-        f"B_16-i1k-300ep-lr_0.001-aug_{aug}-wd_{wd}-do_{p}-sd_{p}--imagenet2012-steps_20k-lr_{lr}-res_224"
-        for aug, wd, p, lr in itertools.product(AUGS, ("0.1", "0.03"), ("0.0", "0.1"), ("0.01", "0.03"))
+        f"B_16-{ds}-300ep-lr_0.001-aug_{aug}-wd_{wd}-do_{p}-sd_{p}--imagenet2012-steps_20k-lr_{lr}-res_224"
+        for ds, aug, wd, p, lr in itertools.product(upstream_ds, AUGS, ("0.1", "0.03"), ("0.0", "0.1"), ("0.01", "0.03"))
     ]
     rows = []
     for name in sorted(names):
@@ -142,7 +150,7 @@ def grid_sheet() -> pd.DataFrame:
         rows.append({
             "setting": SETTING, "model_id": name, "arch": timm_arch("B_16", 224), "source": "download",
             "url": f"{BASE_URL}/{name}.npz", "filename": f"{name}.npz",
-            **{k: meta[k] for k in ("aug", "wd", "do", "sd", "lr", "epochs", "adapt_lr", "adapt_res", "adapt_steps")},
+            **{k: meta[k] for k in ("upstream_ds", "aug", "wd", "do", "sd", "lr", "epochs", "adapt_lr", "adapt_res", "adapt_steps")},
             "upstream_best_val": float("nan"), "imagenet_minival_acc": float("nan"), "imagenet_acc": float("nan"),
         })
     return pd.DataFrame(rows)
@@ -153,7 +161,7 @@ class AugReg(Collection):
     name = SETTING
     description = "ViT-B/16 trained from scratch on ImageNet-1k with AugReg recipes (Steiner et al. 2021)."
     columns = (
-        ("url", "string"), ("filename", "string"), ("aug", "string"), ("wd", "float64"), ("do", "float64"),
+        ("url", "string"), ("filename", "string"), ("upstream_ds", "string"), ("aug", "string"), ("wd", "float64"), ("do", "float64"),
         ("sd", "float64"), ("lr", "float64"), ("epochs", "int64"), ("adapt_lr", "float64"), ("adapt_res", "int64"),
         ("adapt_steps", "int64"), ("upstream_best_val", "float64"), ("imagenet_minival_acc", "float64"),
         ("imagenet_acc", "float64"),
@@ -162,15 +170,18 @@ class AugReg(Collection):
     block_schema = {
         **Collection.block_schema,
         "models_csv": {"description": "A downloaded AugReg index.csv (optional; without it the 56 models come from the documented name grid and index.csv is downloaded for the published accuracies).", "type": "string"},
+        "collection": {"description": "Upstream training data of the ViT-B/16 models: i1k (from scratch on ImageNet-1k, the paper's 56), i21k (ImageNet-21k pre-training, the paper's appendix D) or both (appendix E); each then fine-tuned on ImageNet-1k at 224 px with lr 0.01 and 0.03.", "enum": list(COLLECTIONS), "default": "i1k"},
+        **imagenet_sets.BLOCK_SCHEMA,
     }
-    sheet_keys = (*Collection.sheet_keys, "models_csv")
-    data_keys = ("data_root", "arch")
-    defaults = {"figures": {"color": "adapt_lr", "marker": "aug"}, "correlation": {"group_by": ["aug"]}}
+    sheet_keys = (*Collection.sheet_keys, "models_csv", "collection")
+    data_keys = ("data_root", "arch", "shifts", "train_n")
+    defaults = {"figures": {"color": "sd", "marker": "aug"}, "correlation": {"group_by": ["aug"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
+        upstream = COLLECTIONS[block.get("collection", "i1k")]
         if "models_csv" in block:
-            return select(read_index(Path(block["models_csv"])))
-        return grid_sheet()
+            return select(read_index(Path(block["models_csv"])), upstream_ds=upstream)
+        return grid_sheet(upstream)
 
     def downloads(self, block: Mapping[str, Any]) -> dict[str, str]:
         return {} if "models_csv" in block else {"index.csv": mirrored(INDEX_URL, block.get("base_url"))}
@@ -188,10 +199,22 @@ class AugReg(Collection):
             raise ValueError(f"augreg models not found in the AugReg index.csv: {unmatched[:3]} ({len(unmatched)} in all)")
         return super().published_metrics(sheet, inputs)
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """A class-stratified sample of n ImageNet training images, with vit_jax's transform."""
         from sharpgen.data.sources.imagenet import imagenet_subset
 
-        return imagenet_subset(self.name, block, block.get("arch", timm_arch("B_16", 224)), n)
+        return imagenet_subset(self.name, block, block.get("arch", timm_arch("B_16", 224)), n, seed, "vit_jax")
+
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]):
+        """ImageNet val, the shift sets and a training sample, with vit_jax's transform."""
+        from sharpgen.data.sources.imagenet import imagenet_dataset
+
+        return imagenet_dataset(self.name, block, block.get("arch", timm_arch("B_16", 224)), "vit_jax")
+
+    def heads(self):
+        from sharpgen.data.sources.imagenet import heads
+
+        return heads()
 
     def load_model(self, path: Path, arch: str, device):
         from sharpgen.networks.timm_arch import load_big_vision_npz

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # heavy modules are imported by the methods that need them
     import torch
     from torch import nn
 
-    from sharpgen.datasets import Splits
+    from sharpgen.datasets import Head, Splits
 
 SHEET_COLUMNS = ("setting", "model_id", "arch", "source")
 SOURCES = ("train", "download", "local")  # how a model's checkpoint comes to be
@@ -90,9 +90,17 @@ class Setting:
         comes from (columns split, index: its row in the source data)."""
         raise ValueError(f"setting {self.name!r} has no evaluation data: use {self.name}.metrics: published")
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The n examples on which sharpness is measured."""
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame]:
+        """The n examples on which sharpness is measured (a sample drawn with ``seed``, or the
+        first n where the setting says so), and the table of where each comes from: columns
+        position (its place in the subset), label, source (file, relative to the data root or
+        the input) and index (its row in the source)."""
         raise NotImplementedError
+
+    def heads(self) -> Mapping[str, Head]:
+        """Evaluation splits whose classes are not the model's outputs, and how their labels
+        meet the logits (ImageNet-R/-A, ObjectNet, HANS)."""
+        return {}
 
     def load_model(self, path: Path, arch: str, device: torch.device) -> nn.Module:
         """The model stored at ``path`` (architecture ``arch`` of its sheet row), in eval mode on ``device``."""

@@ -2,8 +2,12 @@
 
 Checkpoints: Zenodo record 4110593, ``bert_{00..99}.zip``, each a TF1 google-research/bert
 checkpoint (``bert_config.json``, ``vocab.txt``, ``model.ckpt-*.index/.data-*``) read here
-without TensorFlow (:mod:`sharpgen.networks.bert`). Sharpness data: the first n pairs of GLUE
-MNLI ``<data_root>/train.tsv``, tokenised with the first checkpoint's ``vocab.txt``. Published per-run accuracies: ``data/hans_berts_of_a_feather_accuracies_by_run.csv``.
+without TensorFlow (:mod:`sharpgen.networks.bert`). Sharpness data: a label-stratified sample of
+n pairs of GLUE MNLI ``<data_root>/train.tsv``, tokenised with the first checkpoint's
+``vocab.txt``. Evaluation (``metrics: evaluate``): MNLI ``dev_matched.tsv`` (test), the six HANS
+subsets of ``heuristics_evaluation_set.txt`` (heuristic x entailed / non-entailed; contradiction
+and neutral predictions count as non-entailment) and a sample of ``train.tsv``. Published per-run
+accuracies: ``data/hans_berts_of_a_feather_accuracies_by_run.csv``.
 """
 
 from __future__ import annotations
@@ -17,12 +21,19 @@ from typing import Any
 import pandas as pd
 
 from sharpgen.settings import Collection, Ref, register
-from sharpgen.settings.base import SHIFT_PREFIX, data_root
+from sharpgen.settings.base import SHIFT_PREFIX, data_root, mirrored
 
 SETTING = "bert"
 URL = "https://zenodo.org/record/4110593/files/bert_{run:02d}.zip"
 N_RUNS = 100
 MNLI_LAYOUT = "GLUE MNLI: <data_root>/train.tsv (and dev_matched.tsv)"
+HANS_FILE = "heuristics_evaluation_set.txt"
+HANS_LAYOUT = f"HANS: <data_root>/{HANS_FILE} (tommccoy1/hans)"
+MAX_SEQ_LENGTH = 128  # run_classifier's default, used by McCoy et al.
+# Google's BERT-base uncased release: the vocabulary McCoy et al. fine-tuned with (their README
+# takes vocab.txt and bert_config.json from it), for checkpoint archives without them
+GOOGLE_ARCHIVE = "uncased_L-12_H-768_A-12.zip"
+GOOGLE_URL = f"https://storage.googleapis.com/bert_models/2018_10_18/{GOOGLE_ARCHIVE}"
 ACCURACIES_FILE = "hans_berts_of_a_feather_accuracies_by_run.csv"
 _SUMMARY_COLUMNS = {
     "MNLI dev acc.": "mnli_dev_acc",
@@ -68,6 +79,24 @@ def manifest(accuracies_path: Path | None = None) -> pd.DataFrame:
     return pd.concat([sheet, acc.drop(columns="run")], axis=1)
 
 
+def _member(archive: Path, name: str) -> Path:
+    """The file ``name`` of a zip archive, extracted (once) beside it."""
+    import zipfile
+
+    from sharpgen.atomic import atomic_path
+
+    target = archive.with_suffix("") / name
+    if not target.is_file():
+        with zipfile.ZipFile(archive) as zf:
+            members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == name]
+            if len(members) != 1:
+                raise FileNotFoundError(f"{archive}: expected one {name}, found {len(members)}; delete it and rerun to download it again")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(zf.read(members[0]))
+    return target
+
+
 @register
 class Bert(Collection):
     name = SETTING
@@ -91,25 +120,87 @@ class Bert(Collection):
         **{f"hans_{h}_{label}": f"{SHIFT_PREFIX}hans_{h}_{label}"
            for h in ("lexical", "subsequence", "constituent") for label in ("entailed", "nonentailed")},
     }
-    defaults = {"figures": {"color": "hans_overall_acc", "marker": None}}
+    defaults = {"figures": {"color": "test_error", "marker": None}}
+    block_schema = {
+        **Collection.block_schema,
+        "train_n": {"description": "`metrics: evaluate`: MNLI training pairs (a label-stratified sample, seed 1) on which training loss and error are measured; 0 = none.", "type": "integer", "minimum": 0, "default": 10000},
+    }
+    data_keys = ("data_root", "train_n")
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         return manifest()
 
-    def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
-        return {"checkpoint": Ref("checkpoint", str(sheet["model_id"].iloc[0]))}  # its vocab.txt tokenises
+    def downloads(self, block: Mapping[str, Any]) -> dict[str, str]:
+        return {GOOGLE_ARCHIVE: mirrored(GOOGLE_URL, block.get("base_url"))}
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
-        from sharpgen.data.sources.mnli import encode, read_mnli, tokenizer
-        from sharpgen.networks.bert import checkpoint_dir, find_file
+    def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
+        # the first checkpoint's vocab.txt tokenises; Google's release when the archive lacks one
+        return {"checkpoint": Ref("checkpoint", str(sheet["model_id"].iloc[0])), "google": Ref("download", GOOGLE_ARCHIVE)}
+
+    dataset_inputs = subset_inputs
+
+    def _tokenizer(self, inputs: Mapping[str, Path]):
+        from sharpgen.data.sources.mnli import tokenizer
+        from sharpgen.log import log
+        from sharpgen.networks.bert import checkpoint_dir
+
+        found = sorted(checkpoint_dir(Path(inputs["checkpoint"])).rglob("vocab.txt"))
+        if len(found) == 1:
+            return tokenizer(found[0])
+        log(f"bert: {inputs['checkpoint']} has no single vocab.txt; using the one of {inputs['google']}")
+        return tokenizer(_member(Path(inputs["google"]), "vocab.txt"))
+
+    def _train_sample(self, block: Mapping[str, Any], n: int, seed: int, at_most: bool = False) -> pd.DataFrame:
+        """A label-stratified sample of n MNLI training pairs (all of them when ``at_most`` and
+        there are fewer); column ``row``: its row in train.tsv."""
+        from sharpgen.data.sample import stratified
+        from sharpgen.data.sources.mnli import read_mnli
 
         pairs = read_mnli(data_root(self.name, block, "train.tsv", MNLI_LAYOUT))
+        n = min(n, len(pairs)) if at_most else n
         if len(pairs) < n:
-            raise ValueError(f"bert.sharpness.n = {n} but MNLI train has only {len(pairs)} pairs; lower it")
-        vocab = find_file(checkpoint_dir(Path(inputs["checkpoint"])), "vocab.txt")
-        return encode(pairs.head(n), tokenizer(vocab), 128)
+            raise ValueError(f"bert: {n} training pairs asked for but MNLI train.tsv has only {len(pairs)}; lower it")
+        rows = stratified(pairs["label"].to_numpy(), n, seed)
+        return pairs.iloc[rows].assign(row=rows)
+
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """A label-stratified sample of n MNLI training pairs, encoded as run_classifier does."""
+        from sharpgen.data.sources.mnli import encode
+
+        sample = self._train_sample(block, n, seed)
+        x, y = encode(sample, self._tokenizer(inputs), MAX_SEQ_LENGTH)
+        table = pd.DataFrame({"position": range(n), "label": y.numpy(), "source": "train.tsv", "index": sample["row"].to_numpy()})
+        return x, y, table
+
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]):
+        """MNLI dev matched (test), the six HANS subsets (shifts) and a training sample."""
+        from sharpgen.data.sources.mnli import HANS_HEURISTICS, encode, read_hans, read_mnli
+
+        tok = self._tokenizer(inputs)
+        dev = read_mnli(data_root(self.name, block, "dev_matched.tsv", MNLI_LAYOUT))
+        hans = read_hans(data_root(self.name, block, HANS_FILE, HANS_LAYOUT))
+        parts = {"test": dev.assign(row=range(len(dev)), source="dev_matched.tsv")}
+        if block.get("train_n", 10000) and (Path(block["data_root"]) / "train.tsv").is_file():
+            sample = self._train_sample(block, block.get("train_n", 10000), 1, at_most=True)
+            parts = {"train": sample.assign(source="train.tsv"), **parts}
+        hans = hans.assign(row=range(len(hans)), source=HANS_FILE)
+        for heuristic, short in HANS_HEURISTICS.items():
+            for label, name in ((0, "entailed"), (1, "nonentailed")):
+                part = hans[(hans["heuristic"] == heuristic) & (hans["label"] == label)]
+                if part.empty:
+                    raise ValueError(f"{HANS_FILE}: no {name} examples of heuristic {heuristic!r}")
+                parts[f"{SHIFT_PREFIX}hans_{short}_{name}"] = part
+        splits = {split: encode(part, tok, MAX_SEQ_LENGTH) for split, part in parts.items()}
+        index = pd.concat([pd.DataFrame({"split": split, "index": part["row"].to_numpy(), "source": part["source"].to_numpy(),
+                                         "label": part["label"].to_numpy()}) for split, part in parts.items()], ignore_index=True)
+        return splits, index
+
+    def heads(self):
+        from sharpgen.data.sources.mnli import HANS_HEURISTICS, hans_head
+
+        return {f"{SHIFT_PREFIX}hans_{short}_{name}": hans_head() for short in HANS_HEURISTICS.values() for name in ("entailed", "nonentailed")}
 
     def load_model(self, path: Path, arch: str, device):
         from sharpgen.networks.bert import load_bert
 
-        return load_bert(path).to(device).eval()
+        return load_bert(path, arch).to(device).eval()

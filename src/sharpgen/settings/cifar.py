@@ -377,14 +377,16 @@ class Cifar(Collection):
         })
         return splits, index
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
-        """The first n CIFAR-10 training images in [0, 1] (the models normalise inside)."""
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """The first n CIFAR-10 training images in [0, 1] (the models normalise inside), as the
+        authors' evaluation script takes them."""
         from sharpgen.data.sources.cifar10 import cifar10
 
         x, y = cifar10(inputs["archive"], "train", n)
         if len(y) < n:
             raise ValueError(f"cifar.sharpness.n = {n} but {inputs['archive']} has only {len(y)} training images; lower it")
-        return x, y
+        table = pd.DataFrame({"position": range(n), "label": y.numpy(), "source": Path(inputs["archive"]).name, "index": range(n)})
+        return x, y, table
 
     def load_model(self, path: Path, arch: str, device):
         return load_model(path, arch).to(device).eval()

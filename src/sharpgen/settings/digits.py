@@ -104,7 +104,8 @@ class Digits(Setting):
         data = block["data"]
         return digits_splits(data["test_fraction"], data["split_seed"], data["shift_severity"], data["shift_seed"])
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """The first n of the stored train split (itself a seeded stratified split)."""
         from sharpgen import datasets
 
         return datasets.first_n(datasets.load(inputs["dataset"]), n)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sharpgen.data import imagenet_sets
 from sharpgen.settings import Collection, register
 from sharpgen.settings.base import SHIFT_PREFIX
 
@@ -94,16 +95,29 @@ class Soups(Collection):
         **{c: f"{SHIFT_PREFIX}{c.removesuffix('_acc')}" for c in
            ("imagenetv2_acc", "imagenet_r_acc", "imagenet_sketch_acc", "objectnet_acc", "imagenet_a_acc")},
     }
-    data_keys = ("data_root", "arch")
+    block_schema = {**Collection.block_schema, **imagenet_sets.BLOCK_SCHEMA}
+    data_keys = ("data_root", "arch", "shifts", "train_n")
     defaults = {"figures": {"color": "lr", "marker": "randaug"}, "correlation": {"group_by": ["randaug"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         return manifest()
 
-    def subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """A class-stratified sample of n ImageNet training images, with CLIP's transform."""
         from sharpgen.data.sources.imagenet import imagenet_subset
 
-        return imagenet_subset(self.name, block, block.get("arch", ARCH), n)
+        return imagenet_subset(self.name, block, block.get("arch", ARCH), n, seed, "clip")
+
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]):
+        """ImageNet val, the shift sets and a training sample, with CLIP's transform."""
+        from sharpgen.data.sources.imagenet import imagenet_dataset
+
+        return imagenet_dataset(self.name, block, block.get("arch", ARCH), "clip")
+
+    def heads(self):
+        from sharpgen.data.sources.imagenet import heads
+
+        return heads()
 
     def load_model(self, path: Path, arch: str, device):
         from sharpgen.networks.clip import load_soup

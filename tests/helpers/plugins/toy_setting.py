@@ -48,7 +48,7 @@ class Toy(Setting):
         splits = {"train": _blobs(block["points"], 0), "test": _blobs(128, 1), "shift:wide": _blobs(128, 2, noise=2.0)}
         return splits, pd.DataFrame({"split": ["train"] * block["points"], "index": range(block["points"])})
 
-    def subset(self, block, n, inputs):
+    def subset(self, block, n, seed, inputs):
         from sharpgen import datasets
 
         return datasets.first_n(datasets.load(inputs["dataset"]), n)

@@ -1,41 +1,206 @@
-"""ImageNet (ILSVRC2012) train images in ImageFolder layout, preprocessed with a model's eval transform."""
+"""ImageNet and its distribution-shift sets as tensors, with the upstream preprocessing of each collection.
+
+Preprocessing (written after the upstream code, see ``docs/paper-settings.md``):
+- ``clip``: OpenAI CLIP's ``clip.load`` transform (model soups): bicubic resize of the short side
+  to the input size, centre crop, RGB, CLIP mean/std.
+- ``vit_jax``: ``vit_jax/input_pipeline.py`` (AugReg): RGB, the whole image squashed to
+  size x size (bilinear, half-pixel centres, no antialiasing, as ``tf.image.resize``), then
+  (x - 127.5) / 127.5.
+Labels are ILSVRC2012 class indices (the position of a wnid in the sorted list of the 1,000
+wnids); the 200-class sets and ObjectNet are scored through a ``Head`` (:mod:`sharpgen.datasets`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
-from sharpgen.settings.base import data_root
+from sharpgen.data.imagenet_sets import SHIFTS, TRAIN_LAYOUT
+from sharpgen.data.sample import stratified
+from sharpgen.datasets import Head, Splits
+from sharpgen.progress import Progress
+from sharpgen.settings.base import SHIFT_PREFIX, data_root
 
-LAYOUT = "ImageNet train in ImageFolder layout: <data_root>/train/<wnid>/*.JPEG (sorted wnids = labels 0..999)"
-
-
-def imagenet_train_subset(root: Path, model: torch.nn.Module, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (n, 3, H, W) and labels (n,) of the first ``n`` samples of an ImageFolder train split,
-    with the timm eval transform of ``model``."""
-    from timm.data import create_transform, resolve_data_config
-    from torchvision.datasets import ImageFolder
-
-    transform = create_transform(**resolve_data_config({}, model=model), is_training=False)
-    dataset = ImageFolder(str(root), transform=transform)
-    count = min(n, len(dataset))
-    images, labels = zip(*(dataset[i] for i in range(count)))
-    return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+Transform = Callable[[Image.Image], torch.Tensor]
+EVAL_TRAIN_SEED = 1  # the training sample of metrics: evaluate (the sharpness sample has its own seed)
 
 
-def imagenet_subset(setting: str, block: Mapping[str, Any], arch: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sharpness data of an ImageNet setting: n training images under ``<setting>.data_root``."""
+def _data_file(name: str) -> Path:
+    return Path(str(files("sharpgen.settings") / "data" / name))
+
+
+@cache
+def wnids(name: str = "imagenet_wnids.txt") -> tuple[str, ...]:
+    """A shipped wnid list: the 1,000 ILSVRC2012 classes in index order, or a 200-class subset."""
+    return tuple(_data_file(name).read_text().split())
+
+
+@cache
+def objectnet_classes() -> dict[str, tuple[int, ...]]:
+    """The 113 ObjectNet folders mapped to ImageNet classes, sorted by folder name."""
+    return {k: tuple(v) for k, v in json.loads(_data_file("objectnet_to_imagenet.json").read_text()).items()}
+
+
+def clip_transform(size: int) -> Transform:
+    """OpenAI CLIP's evaluation transform at ``size`` px."""
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
+
+    return Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size),
+                    lambda image: image.convert("RGB"), ToTensor(), Normalize(CLIP_MEAN, CLIP_STD)])
+
+
+def vit_jax_transform(size: int) -> Transform:
+    """vit_jax's evaluation transform: squash to ``size`` x ``size`` (bilinear), then (x - 127.5) / 127.5."""
+
+    def transform(image: Image.Image) -> torch.Tensor:
+        x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)
+        x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False, antialias=False)[0]
+        return (x - 127.5) / 127.5
+
+    return transform
+
+
+TRANSFORMS: dict[str, Callable[[int], Transform]] = {"clip": clip_transform, "vit_jax": vit_jax_transform}
+
+
+def input_size(arch: str) -> int:
+    """The square input size of a timm architecture string."""
     from sharpgen.networks.timm_arch import create_timm
 
-    train = data_root(setting, block, "train", LAYOUT)
-    model = create_timm(arch)
-    size = getattr(getattr(model, "patch_embed", None), "img_size", None)
-    if size is not None:  # an img_size override changes the input, not timm's pretrained_cfg
-        model.pretrained_cfg = {**model.pretrained_cfg, "input_size": (3, *size)}
-    x, y = imagenet_train_subset(train, model, n)
-    if len(y) < n:
-        raise ValueError(f"{setting}.sharpness.n = {n} but {train} has only {len(y)} images; lower it")
-    return x, y
+    size = getattr(getattr(create_timm(arch), "patch_embed", None), "img_size", None)
+    if size is None or size[0] != size[1]:
+        raise ValueError(f"architecture {arch!r} has no square patch_embed.img_size")
+    return int(size[0])
+
+
+def list_images(folder: Path) -> list[tuple[str, str]]:
+    """(path relative to ``folder``, class folder name) of every image one level down, sorted."""
+    out = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        out += [(f"{sub.name}/{f.name}", sub.name) for f in sorted(sub.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not out:
+        raise FileNotFoundError(f"{folder} holds no images in class folders")
+    return out
+
+
+def class_names(kind: str) -> dict[str, int]:
+    """Folder name -> label for a kind of folder names: ``wnid`` (ILSVRC2012 wnids), ``index``
+    (folders named 0..999), ``wnid200:<list>`` (a shipped 200-wnid subset, labels 0..199 in
+    sorted order) or ``objectnet`` (the 113 mapped ObjectNet folders, sorted)."""
+    if kind == "wnid":
+        return {w: i for i, w in enumerate(wnids())}
+    if kind == "index":
+        return {str(i): i for i in range(1000)}
+    if kind.startswith("wnid200:"):
+        return {w: i for i, w in enumerate(wnids(kind.partition(":")[2]))}
+    if kind == "objectnet":
+        return {name: i for i, name in enumerate(objectnet_classes())}
+    raise ValueError(f"unknown folder kind {kind!r}")
+
+
+def head(kind: str) -> Head | None:
+    """How a set's labels meet the 1,000 ImageNet logits: None (the same classes), the 200
+    logits of a subset (as the imagenet-r / natural-adv-examples evaluation code restricts
+    them), or ObjectNet's max over the ImageNet classes mapped to each of its classes."""
+    target = [-1] * 1000
+    if kind.startswith("wnid200:"):
+        names = class_names(kind)
+        target = [names.get(w, -1) for w in wnids()]
+    elif kind == "objectnet":
+        for i, imagenet in enumerate(objectnet_classes().values()):
+            for j in imagenet:
+                target[j] = i
+    else:
+        return None
+    return Head(torch.tensor(target), "max")
+
+
+def heads() -> dict[str, Head]:
+    """The heads of the shift sets whose classes are not ImageNet's 1,000."""
+    out = {f"{SHIFT_PREFIX}{name}": head(kind) for name, (_, kind) in SHIFTS.items()}
+    return {split: h for split, h in out.items() if h is not None}
+
+
+def labelled(folder: Path, kind: str) -> tuple[list[str], np.ndarray]:
+    """Images of ``folder`` (relative paths) and their labels; ObjectNet folders without an
+    ImageNet counterpart are skipped, any other unknown folder is an error."""
+    images = list_images(folder)
+    classes = class_names(kind)
+    if kind == "objectnet":
+        images = [(p, c) for p, c in images if c in classes]
+    unknown = sorted({c for _, c in images} - set(classes))
+    if unknown:
+        raise ValueError(f"{folder}: class folders {unknown[:3]} ({len(unknown)} in all) are not {kind} class names")
+    return [p for p, _ in images], np.array([classes[c] for _, c in images], dtype=np.int64)
+
+
+def load_images(folder: Path, paths: list[str], transform: Transform, border: int = 0, what: str = "images") -> torch.Tensor:
+    """The images at ``folder/<path>`` through ``transform`` (after cutting ``border`` px off each side)."""
+    progress = Progress(f"load {what}", len(paths), unit="image")
+    every = max(1, len(paths) // 20)
+    out = []
+    for i, path in enumerate(paths, 1):
+        with Image.open(folder / path) as image:
+            image.load()
+            if border:
+                image = image.crop((border, border, image.width - border, image.height - border))
+            out.append(transform(image))
+        if i % every == 0 or i == len(paths):
+            progress.step(n=i - progress.done)
+    return torch.stack(out)
+
+
+def train_sample(train: Path, n: int, seed: int, at_most: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A class-stratified sample of n training images (all of them when ``at_most`` and there are
+    fewer): relative paths, labels, row in the sorted listing."""
+    paths, labels = labelled(train, "wnid")
+    n = min(n, len(paths)) if at_most else n
+    if len(paths) < n:
+        raise ValueError(f"{train} has only {len(paths)} images, fewer than the {n} asked for; lower it")
+    rows = stratified(labels, n, seed)
+    return [paths[i] for i in rows], labels[rows], rows
+
+
+def imagenet_subset(setting: str, block: Mapping[str, Any], arch: str, n: int, seed: int, transform: str) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame]:
+    """The sharpness data of an ImageNet setting: a class-stratified sample of n training images."""
+    train = data_root(setting, block, "train", TRAIN_LAYOUT)
+    paths, labels, rows = train_sample(train, n, seed)
+    x = load_images(train, paths, TRANSFORMS[transform](input_size(arch)), what="train sample")
+    table = pd.DataFrame({"position": np.arange(n), "label": labels, "source": [f"train/{p}" for p in paths], "index": rows})
+    return x, torch.from_numpy(labels), table
+
+
+def imagenet_dataset(setting: str, block: Mapping[str, Any], arch: str, transform: str) -> tuple[Splits, pd.DataFrame]:
+    """ImageNet val (test), the chosen shift sets, and a training sample (``train_n`` images,
+    seed ``EVAL_TRAIN_SEED``) when ``data_root`` has train/."""
+    tf = TRANSFORMS[transform](input_size(arch))
+    sets = [("test", "val", "wnid")] + [(f"{SHIFT_PREFIX}{s}", *SHIFTS[s]) for s in block.get("shifts", list(SHIFTS))]
+    folders = {split: data_root(setting, block, relative, f"{split}: <data_root>/{relative}/ (see the README's ImageNet layouts)")
+               for split, relative, _ in sets}
+    splits: Splits = {}
+    index = []
+    train = Path(block["data_root"]) / "train"
+    train_n = block.get("train_n", 10000)
+    if train_n and train.is_dir():
+        paths, labels, rows = train_sample(train, train_n, EVAL_TRAIN_SEED, at_most=True)
+        splits["train"] = (load_images(train, paths, tf, what="train"), torch.from_numpy(labels))
+        index.append(pd.DataFrame({"split": "train", "index": rows, "source": [f"train/{p}" for p in paths], "label": labels}))
+    for split, relative, kind in sets:
+        paths, labels = labelled(folders[split], kind)
+        border = 2 if kind == "objectnet" else 0  # ObjectNet images carry a border (cut as its evaluation code does)
+        splits[split] = (load_images(folders[split], paths, tf, border, what=split), torch.from_numpy(labels))
+        index.append(pd.DataFrame({"split": split, "index": np.arange(len(paths)), "source": [f"{relative}/{p}" for p in paths], "label": labels}))
+    return splits, pd.concat(index, ignore_index=True)
