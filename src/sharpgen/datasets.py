@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from sharpgen.atomic import atomic_path
+from sharpgen.atomic import save_torch
 
 
 Splits = dict[str, tuple[Tensor, Tensor]]
@@ -22,8 +22,8 @@ def first_n(splits: Splits, n: int, source: str = "train") -> tuple[Tensor, Tens
 
 
 def save(splits: Splits, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({name: {"x": x, "y": y} for name, (x, y) in splits.items()}, tmp)
+    """Store ``splits`` at ``path`` (identical splits give identical bytes)."""
+    save_torch({name: {"x": x, "y": y} for name, (x, y) in splits.items()}, path)
 
 
 def load(path: str | Path) -> Splits:

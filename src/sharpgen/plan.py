@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from sharpgen import settings
-from sharpgen.settings.base import SHEET_COLUMNS, SOURCES
+from sharpgen.settings.base import SHEET_COLUMNS, SHIFT_PREFIX, SOURCES
 from sharpgen.sharpness.definition import Definition
 
 VARIANTS = {
@@ -118,3 +118,29 @@ def setting_definitions(name: str, block: Mapping[str, Any], grid: str) -> list[
         if n % d.m:
             raise ValueError(f"config {name}.sharpness.n = {n} is not a multiple of m = {d.m} (definition {d.id}); choose n as a multiple of every m")
     return defs
+
+
+def check_block(name: str, block: Mapping[str, Any], sheet: pd.DataFrame) -> None:
+    """Errors that would otherwise surface after all compute: unknown columns and targets, n too large."""
+    setting = settings.get(name)
+    columns = list(sheet.columns)
+    named = [("figures.color", block["figures"]["color"]), ("figures.marker", block["figures"]["marker"])]
+    named += [(f"correlation.{key}", c) for key in ("group_by", "axes") for c in block["correlation"][key]]
+    for key, column in named:
+        if column is not None and column not in columns:
+            raise ValueError(f"config {name}.{key}: {column!r} is not a column of the {name} model sheet; columns: {columns}")
+    targets = block["figures"]["targets"]
+    bad = [t for t in targets if not t.endswith("_error")]
+    if block["metrics"] == "published":
+        splits = set(setting.published.values())
+        known = {f"{split.removeprefix(SHIFT_PREFIX)}_error" for split in splits - {"train"}}
+        known |= {"gen_gap_error"} if {"train", "test"} <= splits else set()
+        bad += [t for t in targets if t not in known and t not in bad]
+    if bad:
+        raise ValueError(
+            f"config {name}.figures.targets: unknown target(s) {bad}; targets are test_error, <shift>_error and "
+            "gen_gap_error, for metrics the setting has"
+        )
+    n, size = block["sharpness"]["n"], setting.train_size(block)
+    if size is not None and n > size:
+        raise ValueError(f"config {name}.sharpness.n = {n} exceeds the {size} training examples of setting {name}; lower it")

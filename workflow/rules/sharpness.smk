@@ -12,6 +12,7 @@ rule sharpness:
         "../../envs/sharpgen.yaml"
     params:
         models=get_job_models_arg,
+        archs=get_job_archs,
         definitions=get_definitions_json,
         cache="results/cache/sharpness/{setting}",
     shell:

@@ -70,6 +70,10 @@ class Setting:
         """File name -> URL of the files besides checkpoints that the setting downloads."""
         return {}
 
+    def train_size(self, block: Mapping[str, Any]) -> int | None:
+        """Examples in the training split the sharpness subset is cut from, where known at planning."""
+        return None
+
     def dataset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
         """Inputs of the evaluation splits (``metrics: evaluate``)."""
         return {}
