@@ -92,6 +92,7 @@ def _fetch_once(url: str, part: Path, meta: Path, timeout: float, progress: Prog
         resp = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
+            err.close()
             _discard(part, meta)  # the partial file is longer than the file: not a prefix of it
             raise Restart(f"{part} is longer than {url}; discarded it") from None
         raise
@@ -212,6 +213,8 @@ def download(
             _check_complete(url, part, expected_size if expected_size is not None else total)
             break
         except Exception as err:  # noqa: BLE001 - classified just below
+            if isinstance(err, urllib.error.HTTPError):
+                err.close()  # its socket; the status and message stay readable
             if attempt >= retries or not _is_transient(err):
                 raise DownloadError(
                     f"download of {url} to {dest} failed after {attempt + 1} attempt(s): {err}. "

@@ -131,10 +131,11 @@ def check_block(name: str, block: Mapping[str, Any], sheet: pd.DataFrame) -> Non
             raise ValueError(f"config {name}.{key}: {column!r} is not a column of the {name} model sheet; columns: {columns}")
     targets = block["figures"]["targets"]
     bad = [t for t in targets if not t.endswith("_error")]
-    if block["metrics"] == "published":
-        splits = set(setting.published.values())
-        known = {f"{split.removeprefix(SHIFT_PREFIX)}_error" for split in splits - {"train"}}
-        known |= {"gen_gap_error"} if {"train", "test"} <= splits else set()
+    published = block["metrics"] == "published"
+    splits = set(setting.published.values()) if published else setting.evaluated_splits(block)
+    if splits is not None:
+        known = {f"{split.removeprefix(SHIFT_PREFIX)}_error" for split in set(splits) - {"train"}}
+        known |= {"gen_gap_error"} if {"train", "test"} <= set(splits) else set()
         bad += [t for t in targets if t not in known and t not in bad]
     if bad:
         raise ValueError(

@@ -161,6 +161,9 @@ class Cifar(Collection):
             raise ValueError(f"config cifar.models_csv ({block['models_csv']}): columns {unknown} are not known; allowed: {sorted(known)}")
         return sheet.assign(**{c: float("nan") for c in OPTIONAL if c not in sheet})
 
+    def evaluated_splits(self, block: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("train", "test", f"{SHIFT_PREFIX}cifar10c")
+
     def train_size(self, block: Mapping[str, Any]) -> int:
         return TRAIN_SIZE
 

@@ -33,6 +33,7 @@ _RECIPE = {
 
 
 CLASS_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)  # images per digit in scikit-learn's set
+SHIFTS = ("gaussian_noise", "blur", "translate", "rotate", "contrast", "mixed")  # sharpgen.data.shifts.shift_sets
 VIT_HEADS = 4  # attention heads of the digits ViT (sharpgen.networks.architectures.build_model)
 
 
@@ -104,6 +105,9 @@ class Digits(Setting):
                 f"{VIT_HEADS} attention heads (e.g. {vit['width'] - vit['width'] % VIT_HEADS + VIT_HEADS})"
             )
         return pd.DataFrame(rows).astype({"width": "Int64"})
+
+    def evaluated_splits(self, block: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("train", "test", *(f"shift:{name}" for name in SHIFTS))
 
     def train_size(self, block: Mapping[str, Any]) -> int:
         """The stratified split sends round(test_fraction * count) of every class to test."""
