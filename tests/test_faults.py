@@ -451,10 +451,11 @@ MODEL = "resnet-lr0.05-bs64-aug0-sam0-s0"
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    """A two-model study, run once; each case works on a copy."""
+    """A two-model study, run once; each case works on a copy. Its config replaces config.yaml
+    (a --configfile would be merged into it, adding the default ViT family)."""
     root = workdir(tmp_path_factory.mktemp("faults-study"))
-    (root / "study.yaml").write_text(STUDY)
-    snakemake(root, "--configfile", "study.yaml")
+    (root / "config.yaml").write_text(STUDY)
+    snakemake(root)
     return root
 
 
@@ -479,40 +480,43 @@ def _wf_nan_then_advice(root: Path) -> None:
     first = next(iter(payload["state_dict"]))
     payload["state_dict"][first] = torch.full_like(payload["state_dict"][first], float("nan"))
     torch.save(payload, path)
-    failed = snakemake(root, "--configfile", "study.yaml", check=False)
+    failed = snakemake(root, check=False)
     logs = "".join(p.read_text() for p in (root / "results" / "logs").rglob("*.log"))
     assert failed.returncode != 0 and MODEL in logs and f"delete {path.relative_to(root)}" in logs
     path.unlink()  # the advice
 
 
+# (case, damage, jobs the dry run must plan, run it?) A deleted checkpoint is run to the end
+# by the NaN case, whose advice deletes it.
 WORKFLOW_CASES = [
-    ("deleted-checkpoint", _wf_delete_checkpoint, {"train_model": 1}),
-    ("deleted-subset", _wf_delete_subset, {"prepare_subset": 1}),
-    ("nan-checkpoint-then-advice", _wf_nan_then_advice, {"train_model": 1}),
-    ("nothing-changed", lambda root: None, {}),
+    ("deleted-checkpoint", _wf_delete_checkpoint, {"train_model": 1}, False),
+    ("deleted-subset", _wf_delete_subset, {"prepare_subset": 1}, True),
+    ("nan-checkpoint-then-advice", _wf_nan_then_advice, {"train_model": 1}, True),
+    ("nothing-changed", lambda root: None, {}, False),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case, damage, planned", WORKFLOW_CASES, ids=[c[0] for c in WORKFLOW_CASES])
-def test_upstream_faults_are_rebuilt_not_mixed(study: Path, tmp_path: Path, case: str, damage, planned: dict[str, int]) -> None:
+@pytest.mark.parametrize("case, damage, planned, run", WORKFLOW_CASES, ids=[c[0] for c in WORKFLOW_CASES])
+def test_upstream_faults_are_rebuilt_not_mixed(study: Path, tmp_path: Path, case: str, damage, planned: dict[str, int], run: bool) -> None:
     root = tmp_path / "copy"
     shutil.copytree(study, root, symlinks=True)
     before = _values(root)
     damage(root)
-    dry = snakemake(root, "-n", "--configfile", "study.yaml")
+    dry = snakemake(root, "-n")
     counts = job_counts(dry.stdout + dry.stderr)
     assert {rule: counts.get(rule, 0) for rule in planned} == planned, counts
     if not planned:
         assert not counts
+    if not run:
         return
-    snakemake(root, "--configfile", "study.yaml")
+    snakemake(root)
     after = _values(root)
     pd.testing.assert_frame_equal(after[0], before[0])
     pd.testing.assert_frame_equal(after[1], before[1])
     logs = "".join(p.read_text() for p in (root / "results" / "logs" / "sharpness").rglob("*.log"))
     assert ": cached (" in logs  # identical rebuilt inputs: the pairs came from the cache
-    assert not snakemake(root, "-n", "--configfile", "study.yaml").stdout.count("rule ")
+    assert not snakemake(root, "-n").stdout.count("rule ")
 
 
 def test_digits_declares_the_splits_and_training_size_it_builds() -> None:
