@@ -31,7 +31,7 @@ def load(path: str | Path) -> Splits:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: data set missing; run the workflow's prepare_data rule") from None
+        raise FileNotFoundError(f"{path}: data set missing; rerun the workflow to rebuild it") from None
     except Exception as error:
         raise ValueError(f"{path}: unreadable data set ({type(error).__name__}); delete it and rerun") from None
     return {name: (pair["x"], pair["y"]) for name, pair in payload.items()}
