@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from helpers.workflow import PLUGINS, job_counts, snakemake, workdir
 from sharpgen import tables
 
 pytestmark = pytest.mark.slow
-TOY_ENV = {"SHARPGEN_SETTING_MODULES": "toy_setting", "PYTHONPATH": str(PLUGINS)}
+# the plugin folder before the PYTHONPATH the tests run with (which may name the sharpgen under test)
+TOY_ENV = {"SHARPGEN_SETTING_MODULES": "toy_setting", "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
 
 
 def test_toy_setting_from_the_tests_runs_end_to_end(tmp_path: Path) -> None:
