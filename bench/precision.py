@@ -62,7 +62,8 @@ def main() -> None:
         net = setting.load_model(Path("results/models") / args.setting / model_id / "checkpoint.pt", models.loc[model_id, "arch"], device)
         for def_id in ids:
             row = sharp[(sharp["model_id"] == model_id) & (sharp["definition"] == def_id)].iloc[0]
-            d = Definition.from_dict({k: row[k] for k in ("algorithm", "norm", "rho", "adaptive", "logit_norm", "m", "n_samples", "antithetic", "n_iters", "momentum", "reset", "init", "restarts", "seed")})
+            fields = ("algorithm", "norm", "rho", "adaptive", "logit_norm", "m", "n_samples", "antithetic", "n_iters", "momentum", "reset", "init", "restarts", "seed")
+            d = Definition.from_dict({k: row[k].item() if hasattr(row[k], "item") else row[k] for k in fields})
             out = {"model_id": model_id, "definition": def_id, "fp32": row["sharpness_loss"]}
             for name, context in modes(device).items():
                 with context:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from sharpgen.download import DownloadError, download, part_path, sha256_file
+from sharpgen.download import DownloadError, download, part_meta_path, part_path, sha256_file
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # several 1 MiB chunks plus a tail
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -33,10 +33,11 @@ def test_download_verifies_and_reports_progress(served, tmp_path):
 
 def test_resume_uses_range_request(served, tmp_path):
     dest = tmp_path / "blob.bin"
-    part_path(dest).write_bytes(PAYLOAD[:1000])
-    download(served.url("blob.bin"), dest, sha256=DIGEST)
+    served.state.truncate_next, served.state.truncate_to = 1, 1000
+    download(served.url("blob.bin"), dest, sha256=DIGEST, backoff=0)
     assert dest.read_bytes() == PAYLOAD
     assert served.state.requests[-1][1] == "bytes=1000-"
+    assert not part_meta_path(dest).exists()
 
 
 def test_resume_falls_back_to_full_download_without_range_support(served, tmp_path):

@@ -64,7 +64,7 @@ def _run(a: argparse.Namespace) -> None:
         "prepare-dataset": lambda: data.prepare_dataset(a.setting, a.block, inputs, a.out_dataset, a.out_split),
         "prepare-subset": lambda: data.prepare_subset(a.setting, a.block, a.n, a.seed, inputs, a.out, a.out_table),
         "train": lambda: models.train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history),
-        "download": lambda: models.download(a.url, a.out),
+        "download": lambda: models.download(a.url, a.out, a.lock),
         "import-checkpoint": lambda: models.import_checkpoint(a.setting, a.model_id, a.source, a.out),
         "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out),
         "published-metrics": lambda: metrics.published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
@@ -125,7 +125,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--row", type=json_arg, required=True, help="the model sheet row as JSON")
     s.add_argument("--threads", type=int, default=1)
 
-    add("download", "download one file (resumable, atomic)", "url", "out", setting=False)
+    s = add("download", "download one file (resumable, atomic, verified)", "url", "out", setting=False)
+    s.add_argument("--lock", type=Path, required=True, help="JSON file of expected sizes and sha256 by URL (a first download records them)")
     add("import-checkpoint", "link a user's local checkpoint into the results", "model-id", "source", "out")
 
     s = add("evaluate", "loss and error of models on every split", "dataset", "out")

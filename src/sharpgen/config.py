@@ -46,7 +46,44 @@ def _with_defaults(cls):
     return validators.extend(cls, {"properties": properties})
 
 
-Validator = _with_defaults(Draft202012Validator)
+def _is_integer(checker, instance: object) -> bool:
+    """Strict integers: 256.0 and True are not integers (jsonschema's default accepts both)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+Validator = validators.extend(
+    _with_defaults(Draft202012Validator),
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader for which a key repeated in one mapping is an error (PyYAML keeps the last)."""
+
+
+def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise ValueError(
+                f"{node.start_mark.name}: key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
+                f"{key_node.start_mark.line + 1}); the first would be ignored: merge them into one"
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def check_config_files(paths: list[str | Path]) -> None:
+    """Raise a ValueError naming the file, key and lines when a config file repeats a key."""
+    for path in paths:
+        path = Path(path)
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            with open(path) as stream:
+                yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from sharpgen.atomic import atomic_path
+from sharpgen.atomic import save_torch
 
 
 Splits = dict[str, tuple[Tensor, Tensor]]
@@ -63,8 +63,8 @@ def first_n(splits: Splits, n: int, source: str = "train") -> tuple[Tensor, Tens
 
 
 def save(splits: Splits, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({name: {"x": x, "y": y} for name, (x, y) in splits.items()}, tmp)
+    """Store ``splits`` at ``path`` (identical splits give identical bytes)."""
+    save_torch({name: {"x": x, "y": y} for name, (x, y) in splits.items()}, path)
 
 
 def load(path: str | Path) -> Splits:
@@ -72,7 +72,7 @@ def load(path: str | Path) -> Splits:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # pages in on use: ImageNet sets are large
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: data set missing; run the workflow's prepare_data rule") from None
+        raise FileNotFoundError(f"{path}: data set missing; rerun the workflow to rebuild it") from None
     except Exception as error:
         raise ValueError(f"{path}: unreadable data set ({type(error).__name__}); delete it and rerun") from None
     return {name: (pair["x"], pair["y"]) for name, pair in payload.items()}

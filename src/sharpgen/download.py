@@ -1,8 +1,18 @@
-"""Resumable, verified HTTP downloads with the standard library only."""
+"""Resumable, verified HTTP downloads with the standard library only.
+
+Every download is checked against an expected size and SHA-256: given by the caller, or
+recorded in a lock file (``config/downloads.lock`` in the workflow, JSON keyed by URL) the
+first time a URL is downloaded, so that later downloads (another machine, a rerun after a
+deleted file) must be identical. A partial download (``<file>.part``) is resumed only when
+its metadata (``<file>.part.json``: URL, ETag, Last-Modified) matches, and only through
+``If-Range``, so a changed file upstream restarts from zero instead of splicing two files.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import time
 import urllib.error
@@ -34,6 +44,32 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
+def part_meta_path(dest: Path) -> Path:
+    """The metadata of ``part_path(dest)``: the URL and validators it was fetched with."""
+    return dest.with_name(dest.name + ".part.json")
+
+
+class Restart(ConnectionError):
+    """The partial file was discarded (it belongs to another file or version); start over."""
+
+
+def _discard(part: Path, meta: Path) -> None:
+    part.unlink(missing_ok=True)
+    meta.unlink(missing_ok=True)
+
+
+def _resumable(url: str, part: Path, meta: Path) -> dict[str, str] | None:
+    """The validators of ``part`` when it may be resumed for ``url``; else discard it, None."""
+    try:
+        info = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        info = None
+    if part.exists() and isinstance(info, dict) and info.get("url") == url and (info.get("etag") or info.get("last_modified")):
+        return info
+    _discard(part, meta)
+    return None
+
+
 def _total_from_response(resp, offset: int) -> int | None:
     """Full file size from a 200 (Content-Length) or 206 (Content-Range) response."""
     if resp.status == 206:
@@ -44,23 +80,34 @@ def _total_from_response(resp, offset: int) -> int | None:
     return int(length) if length is not None and length.isdigit() else None
 
 
-def _fetch_once(url: str, part: Path, timeout: float, progress: Progress | None) -> int | None:
-    """Stream ``url`` into ``part``, resuming when the server honours Range; return the total size."""
-    offset = part.stat().st_size if part.exists() else 0
+def _fetch_once(url: str, part: Path, meta: Path, timeout: float, progress: Progress | None) -> int | None:
+    """Stream ``url`` into ``part``, resuming a matching partial file; return the total size."""
+    info = _resumable(url, part, meta)
+    offset = part.stat().st_size if info else 0
     request = urllib.request.Request(url, headers={"User-Agent": "sharpgen"})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
+        request.add_header("If-Range", info.get("etag") or info["last_modified"])
     try:
         resp = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
-            # The .part already holds the whole file (or more): let verification decide.
-            return None
+            err.close()
+            _discard(part, meta)  # the partial file is longer than the file: not a prefix of it
+            raise Restart(f"{part} is longer than {url}; discarded it") from None
         raise
     with resp:
+        etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
         resumed = offset > 0 and resp.status == 206
+        if resumed and (
+            not resp.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
+            or (info.get("etag") and etag and etag != info["etag"])
+        ):
+            _discard(part, meta)
+            raise Restart(f"the server answered a resume of {url} with another range or version; discarded {part}")
         if not resumed:
             offset = 0
+            meta.write_text(json.dumps({"url": url, "etag": etag, "last_modified": modified}))
         total = _total_from_response(resp, offset)
         done = offset
         with open(part, "ab" if resumed else "wb") as out:
@@ -89,21 +136,49 @@ def _check_complete(url: str, part: Path, size: int | None) -> None:
         raise IncompleteDownload(f"received {got} of {size} bytes from {url}")
 
 
-def _verify(url: str, dest: Path, part: Path, sha256: str | None, size: int | None) -> None:
+def _verify(url: str, dest: Path, part: Path, sha256: str | None, size: int | None, where: str) -> None:
     """Raise DownloadError (and delete the .part) when size or digest disagree."""
     got_size = part.stat().st_size
     problem = None
     if size is not None and got_size != size:
-        problem = f"size {got_size} bytes, expected {size} (truncated or wrong file)"
+        problem = f"size {got_size} bytes, expected {size} ({'truncated' if got_size < size else 'overlong'} or wrong file)"
     elif sha256 is not None and (digest := sha256_file(part)) != sha256.lower():
         problem = f"sha256 {digest}, expected {sha256.lower()} (corrupt or changed upstream)"
     if problem:
-        part.unlink(missing_ok=True)
+        _discard(part, part_meta_path(dest))
+        advice = f" If the upstream file legitimately changed, remove the entry of {url} from {where} and rerun." if where != "the caller" else ""
         raise DownloadError(
-            f"download of {url} to {dest} failed verification: {problem}. "
-            "The partial file was removed; rerun to download again, or update the expected "
-            "checksum/size if the upstream file legitimately changed."
+            f"download of {url} to {dest} failed verification: {problem} (expected values from {where}). "
+            f"The partial file was removed; rerun to download again.{advice}"
         )
+
+
+def read_lock(lock: Path) -> dict[str, dict[str, object]]:
+    """URL -> {"size", "sha256"} of every file recorded in ``lock`` (empty when absent)."""
+    if not lock.exists():
+        return {}
+    try:
+        entries = json.loads(lock.read_text())
+    except ValueError as error:
+        raise DownloadError(f"{lock}: not valid JSON ({error}); fix it or restore it from version control") from None
+    if not isinstance(entries, dict) or not all(isinstance(e, dict) and {"size", "sha256"} <= set(e) for e in entries.values()):
+        raise DownloadError(f'{lock}: expected {{"<url>": {{"size": <bytes>, "sha256": "<hex>"}}, ...}}')
+    return entries
+
+
+def record(lock: Path, url: str, size: int, sha256: str) -> None:
+    """Add ``url`` to ``lock`` (sorted JSON, atomic, safe against concurrent downloads)."""
+    from sharpgen.atomic import write_bytes
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        entries = read_lock(lock)
+        entries[url] = {"size": size, "sha256": sha256}
+        write_bytes(lock, (json.dumps(entries, indent=1, sort_keys=True) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def download(
@@ -115,23 +190,31 @@ def download(
     retries: int = 3,
     timeout: float = 60,
     backoff: float = 1.0,
+    lock: Path | None = None,
 ) -> Path:
-    """Download ``url`` to ``dest`` atomically, resuming a ``.part`` file and verifying it.
+    """Download ``url`` to ``dest`` atomically, resuming a matching ``.part`` file and verifying it.
 
-    The size reported by the server (Content-Length / Content-Range) is checked whenever
-    ``expected_size`` is not given. Transient network errors are retried ``retries`` times
-    with exponential backoff (``backoff`` s, then doubling); a short read counts as transient
-    and the next attempt resumes it. Nothing is left at ``dest`` on failure.
+    Expected size and digest come from the arguments, else from ``lock`` (where a first
+    download records them). Without either, the size the server announces (Content-Length /
+    Content-Range) is required: a body of unknown length cannot be told from a cut one.
+    Transient network errors are retried ``retries`` times with exponential backoff
+    (``backoff`` s, then doubling); a short read counts as transient and the next attempt
+    resumes it. Nothing is left at ``dest`` on failure.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
+    where = "the caller"
+    if lock is not None and sha256 is None and expected_size is None and url in (entries := read_lock(lock)):
+        sha256, expected_size, where = str(entries[url]["sha256"]), int(entries[url]["size"]), str(lock)
     for attempt in range(retries + 1):
         try:
-            total = _fetch_once(url, part, timeout, progress)
+            total = _fetch_once(url, part, part_meta_path(dest), timeout, progress)
             _check_complete(url, part, expected_size if expected_size is not None else total)
             break
         except Exception as err:  # noqa: BLE001 - classified just below
+            if isinstance(err, urllib.error.HTTPError):
+                err.close()  # its socket; the status and message stay readable
             if attempt >= retries or not _is_transient(err):
                 raise DownloadError(
                     f"download of {url} to {dest} failed after {attempt + 1} attempt(s): {err}. "
@@ -139,6 +222,17 @@ def download(
                     "next run resumes from it."
                 ) from err
             time.sleep(backoff * 2**attempt)
-    _verify(url, dest, part, sha256, expected_size if expected_size is not None else total)
+    size = expected_size if expected_size is not None else total
+    if size is None:
+        _discard(part, part_meta_path(dest))
+        raise DownloadError(
+            f"download of {url}: the server did not announce the file's size and none is recorded, so a cut "
+            f"body cannot be detected. Record the file's size and sha256 under its URL in "
+            f"{lock or 'the lock file'} and rerun"
+        )
+    _verify(url, dest, part, sha256, size, where)
+    if lock is not None and where == "the caller" and sha256 is None:
+        record(lock, url, size, sha256_file(part))
+    part_meta_path(dest).unlink(missing_ok=True)
     os.replace(part, dest)
     return dest

@@ -1,5 +1,8 @@
 """Batched evaluation of a model: logits, mean cross-entropy and error rate."""
 
+import math
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -29,3 +32,24 @@ def loss_and_error(
     if head is None:
         return F.cross_entropy(out, y).item(), (out.argmax(dim=1) != y).float().mean().item()
     return F.cross_entropy(head.project(out), y).item(), (head.predict(out) != y).float().mean().item()
+
+
+def require_finite(model: nn.Module, model_id: str, path: str | Path) -> None:
+    """Raise a ValueError naming the model and file when any weight or buffer is NaN or infinite."""
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise ValueError(
+            f"model {model_id} ({path}): non-finite weights in {len(bad)} tensor(s), first {bad[0]!r}; "
+            f"the checkpoint is broken: delete {path} and rerun the workflow to rebuild it"
+        )
+
+
+def finite_loss(loss: float, error: float, model_id: str, split: str, path: str | Path) -> tuple[float, float]:
+    """``(loss, error)``, or a ValueError naming the model when the loss is NaN or infinite."""
+    if not math.isfinite(loss):
+        raise ValueError(
+            f"model {model_id} ({path}): loss on split {split} is {loss}; the model or its data is broken: "
+            f"delete {path} and rerun the workflow to rebuild it"
+        )
+    return loss, error

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from sharpgen import settings
-from sharpgen.settings.base import SHEET_COLUMNS, SOURCES
+from sharpgen.settings.base import SHEET_COLUMNS, SHIFT_PREFIX, SOURCES
 from sharpgen.sharpness.definition import Definition
 
 VARIANTS = {
@@ -192,3 +192,37 @@ def figure_definitions(definitions: list[Definition]) -> list[Definition]:
 
     ids = {d.id for d in definitions}
     return [d for d in definitions if not (d.logit_norm and dataclasses.replace(d, logit_norm=False).id in ids)]
+
+
+def check_block(name: str, block: Mapping[str, Any], sheet: pd.DataFrame) -> None:
+    """Errors that would otherwise surface after all compute: unknown columns and targets, n too large.
+
+    ``figures.color`` may name a model column or a target (e.g. test_error, as bert's figures).
+    """
+    setting = settings.get(name)
+    columns = list(sheet.columns)
+    published = block["metrics"] == "published"
+    splits = set(setting.published.values()) if published else setting.evaluated_splits(block)
+    known: set[str] | None = None
+    if splits is not None:
+        known = {f"{split.removeprefix(SHIFT_PREFIX)}_error" for split in set(splits) - {"train"}}
+        known |= {"gen_gap_error"} if {"train", "test"} <= set(splits) else set()
+    color = block["figures"]["color"]
+    if color not in columns and not (color.endswith("_error") and (known is None or color in known)):
+        raise ValueError(f"config {name}.figures.color: {color!r} is neither a column of the {name} model sheet nor a target; columns: {columns}")
+    named = [("figures.marker", block["figures"]["marker"])]
+    named += [(f"correlation.{key}", c) for key in ("group_by", "axes") for c in block["correlation"][key]]
+    for key, column in named:
+        for part in (column.split("+") if column else []):  # group_by entries a+b: combinations
+            if part not in columns:
+                raise ValueError(f"config {name}.{key}: {part!r} is not a column of the {name} model sheet; columns: {columns}")
+    targets = block["figures"]["targets"]
+    bad = [t for t in targets if not t.endswith("_error") or (known is not None and t not in known)]
+    if bad:
+        raise ValueError(
+            f"config {name}.figures.targets: unknown target(s) {bad}; targets are test_error, <shift>_error and "
+            "gen_gap_error, for metrics the setting has"
+        )
+    n, size = block["sharpness"]["n"], setting.train_size(block)
+    if size is not None and n > size:
+        raise ValueError(f"config {name}.sharpness.n = {n} exceeds the {size} training examples of setting {name}; lower it")

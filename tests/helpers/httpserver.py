@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ class ServerState:
     truncate_next: int = 0  # number of upcoming responses cut short
     truncate_to: int = 0  # bytes sent in a truncated response
     fail_next: int = 0  # number of upcoming responses answered with 503
+    content_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    validators: bool = True  # send ETag (a digest of the content) and honour If-Range
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
 
@@ -43,9 +46,12 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                 self._plain(404, b"not found")
                 return
             data = path.read_bytes()
+            etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
             start, status = 0, 200
             match = re.fullmatch(r"bytes=(\d+)-", range_header or "")
-            if state.ranges and match:
+            if_range = self.headers.get("If-Range")
+            stale = state.validators and if_range is not None and if_range != etag
+            if state.ranges and match and not stale:
                 start = int(match.group(1))
                 if start >= len(data):
                     self.send_response(416)
@@ -56,7 +62,10 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                 status = 206
             body = data[start:]
             self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
+            if state.content_length:
+                self.send_header("Content-Length", str(len(body)))
+            if state.validators:
+                self.send_header("ETag", etag)
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             if state.ranges:

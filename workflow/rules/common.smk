@@ -8,11 +8,13 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from sharpgen import plan, settings
-from sharpgen.config import resolve
+from sharpgen.settings import Ref
+from sharpgen.config import check_config_files, resolve
 
 min_version("9.0")
 
 
+check_config_files(workflow.configfiles)
 validate(config, "../schemas/config.schema.yaml")
 
 BLOCKS = resolve(
@@ -20,6 +22,8 @@ BLOCKS = resolve(
 )
 SETTINGS = list(BLOCKS)
 SHEETS = {s: plan.model_sheet(s, BLOCKS[s]) for s in SETTINGS}
+for s in SETTINGS:
+    plan.check_block(s, BLOCKS[s], SHEETS[s])
 ROWS = {s: SHEETS[s].set_index("model_id", drop=False) for s in SETTINGS}
 # model id -> ids of its definitions (a grid family's `models` selector picks its models)
 MODEL_DEFINITIONS = {
@@ -176,6 +180,14 @@ def get_job_models_arg(wildcards, input):
     )
 
 
+def get_job_archs(wildcards):
+    """Params: ID=ARCH for every model of the job (tracked, so a changed arch reruns the job)."""
+    rows = ROWS[wildcards.setting]
+    return " ".join(
+        f"{m}={rows.loc[m, 'arch']}" for m in JOBS[wildcards.setting][wildcards.job]
+    )
+
+
 def get_job_model_ids(wildcards):
     return " ".join(JOBS[wildcards.setting][wildcards.job])
 
@@ -239,9 +251,24 @@ def get_figures(wildcards):
     return _figures(wildcards.setting)
 
 
+def upstream_artefacts(setting):
+    """Checkpoints and data files that results are computed from. Targets of `all`, so that a
+    deleted one is rebuilt (and what depends on it recomputed) instead of silently skipped.
+    """
+    block, sheet = BLOCKS[setting], SHEETS[setting]
+    s = settings.get(setting)
+    refs = list(s.subset_inputs(block, sheet).values())
+    if block["metrics"] == "evaluate" or (sheet["source"] == "train").any():
+        refs += [Ref("dataset"), *s.dataset_inputs(block, sheet).values()]
+    paths = [checkpoint_path(setting, m) for m in sheet["model_id"]]
+    paths += [ref_path(setting, ref) for ref in refs if ref.kind != "checkpoint"]
+    return [*paths, f"results/data/{setting}/subset.pt"]
+
+
 def get_final_outputs():
     out = []
     for s in SETTINGS:
+        out += upstream_artefacts(s)
         out.append(f"results/report/{s}.md")
         if (SHEETS[s]["source"] == "train").any():
             out.append(f"results/tables/{s}/history.parquet")

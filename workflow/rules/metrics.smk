@@ -16,6 +16,7 @@ rule evaluate_models:
         "../../envs/sharpgen.yaml"
     params:
         models=get_job_models_arg,
+        archs=get_job_archs,
     shell:
         "python -m sharpgen evaluate --setting {wildcards.setting} --model {params.models} "
         "--dataset {input.dataset} --threads {threads} --out {output} > {log} 2>&1"

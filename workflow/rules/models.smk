@@ -12,8 +12,10 @@ rule download:
         "../../envs/sharpgen.yaml"
     params:
         url=get_download_url,
+        lock="config/downloads.lock",
     shell:
-        "python -m sharpgen download --url {params.url} --out {output} > {log} 2>&1"
+        "python -m sharpgen download --url {params.url} --lock {params.lock} --out {output} "
+        "> {log} 2>&1"
 
 
 rule import_checkpoint:

@@ -36,6 +36,7 @@ rule sharpness:
         mem_mb=get_sharpness_mem_mb,
     params:
         models=get_job_models_arg,
+        archs=get_job_archs,
         definitions=get_definitions_json,
         only=get_job_selection,
         cache="results/cache/sharpness/{setting}",

@@ -17,7 +17,7 @@ def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, thread
     """Loss and error of every model on every split of the setting's evaluation data."""
     from sharpgen import datasets
     from sharpgen.device import job_device
-    from sharpgen.evaluate import loss_and_error
+    from sharpgen.evaluate import finite_loss, loss_and_error, require_finite
     from sharpgen.progress import Progress
 
     device = job_device(threads)
@@ -28,8 +28,9 @@ def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, thread
     heads = settings.get(setting).heads()
     for model_id, path, arch in models:
         model = setting_.load_model(path, arch, device)
+        require_finite(model, model_id, path)
         for split, (x, y) in splits.items():
-            loss, error = loss_and_error(model, x, y, device, head=heads.get(split))
+            loss, error = finite_loss(*loss_and_error(model, x, y, device, head=heads.get(split)), model_id, split, path)
             rows.append({"setting": setting, "model_id": model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})
         summary = {r["split"]: r["error"] for r in rows if r["model_id"] == model_id}
         progress.step(f"{model_id}: train error {summary.get('train', float('nan')):.4f}, test error {summary.get('test', float('nan')):.4f}")

@@ -34,8 +34,8 @@ def train_model(setting: str, row: Mapping[str, Any], dataset: Path, threads: in
     setting_.save_model(model.cpu(), row, out_checkpoint, num_classes)
 
 
-def download(url: str, out: Path) -> None:
-    """Download ``url`` to ``out`` (resumable, atomic), logging every 128 MiB."""
+def download(url: str, out: Path, lock: Path) -> None:
+    """Download ``url`` to ``out`` (resumable, atomic, verified against ``lock``), logging every 128 MiB."""
     from sharpgen.download import download as fetch
 
     last = [-1]
@@ -46,7 +46,7 @@ def download(url: str, out: Path) -> None:
             last[0] = step
             log(f"{done / 2**20:.0f} MiB" + (f" of {total / 2**20:.0f} MiB" if total else ""))
 
-    fetch(url, out, progress=progress)
+    fetch(url, out, progress=progress, lock=lock)
     log(f"{url} -> {out}")
 
 

@@ -2,15 +2,19 @@
 
 A job computes all configured definitions of its models, so imports, checkpoints and the
 data subset are loaded once. Each finished pair is written at once, atomically, to a cache
-file keyed by a fingerprint of the checkpoint, the data subset and the engine's source. A
-rerun (more radii, a killed job) recomputes only the pairs whose cache entry is missing or
-stale; nothing already computed is lost.
+file keyed by a content fingerprint: the loaded model's tensors, its architecture string, the
+data subset's tensors, the definition and the engine's source (never file bytes or paths, so
+moving or rebuilding identical files keeps the cache). Every cached row carries a digest of
+its own values; a row that does not match it (edited by hand, damaged) is recomputed. A rerun
+(more radii, a killed job) recomputes only the pairs whose cache entry is missing or stale;
+nothing already computed is lost.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
 import os
 import platform
 import time
@@ -18,11 +22,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from torch import Tensor, nn
 
 import sharpgen
 from sharpgen import datasets, settings, tables
+from sharpgen.atomic import atomic_path
 from sharpgen.log import log
 from sharpgen.sharpness import Definition, compute_sharpness, split_batches
 from sharpgen.sharpness.result import BatchResult, SharpnessResult
@@ -40,8 +47,38 @@ def engine_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def pair_fingerprint(checkpoint_sha: str, subset_sha: str, engine: str) -> str:
-    return hashlib.sha256(f"{checkpoint_sha}:{subset_sha}:{engine}".encode()).hexdigest()[:24]
+ROW_DIGEST = b"sharpgen_row_digest"  # Parquet metadata key of a cached row's own digest
+
+
+def tensor_digest(tensors: dict[str, Tensor]) -> str:
+    """SHA-256 of named tensors' names, dtypes, shapes and values (not of any file's bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}:".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def pair_fingerprint(model_digest: str, arch: str, subset_digest: str, definition: Definition, engine: str) -> str:
+    """The cache key of one (model, definition) pair: everything its result depends on."""
+    key = json.dumps([model_digest, arch, subset_digest, definition.as_dict(), engine], sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _row_digest(table: pa.Table) -> str:
+    """SHA-256 of a one-row table's values (floats exactly, via their repr)."""
+    values = table.replace_schema_metadata(None).to_pylist()
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def write_cached(row: dict, path: Path) -> None:
+    """Write one pair's row atomically, with the digest of its values in the file's metadata."""
+    frame = pd.DataFrame([row])[tables.SHARPNESS.names]
+    table = pa.Table.from_pandas(frame, schema=tables.SHARPNESS, preserve_index=False)
+    table = table.replace_schema_metadata({ROW_DIGEST: _row_digest(table).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def result_row(setting: str, model_id: str, result: SharpnessResult, fingerprint: str) -> dict:
@@ -61,14 +98,21 @@ def result_row(setting: str, model_id: str, result: SharpnessResult, fingerprint
 
 
 def cached_row(path: Path, fingerprint: str) -> dict | None:
-    """The cached row at ``path`` if it exists, is readable and has this fingerprint."""
+    """The cached row at ``path`` if it exists, is readable, matches its own digest and has this fingerprint."""
     if not path.exists():
         return None
     try:
-        frame = tables.read(path, tables.SHARPNESS)
-    except ValueError:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid):
         return None
-    if len(frame) != 1 or frame.loc[0, "fingerprint"] != fingerprint:
+    recorded = (table.schema.metadata or {}).get(ROW_DIGEST)
+    if table.num_rows != 1 or not table.schema.equals(tables.SHARPNESS, check_metadata=False):
+        return None
+    if recorded is None or recorded.decode() != _row_digest(table):
+        log(f"{path}: cached row does not match its digest (edited or damaged); recomputing it")
+        return None
+    frame = table.to_pandas()
+    if frame.loc[0, "fingerprint"] != fingerprint:
         return None
     return frame.iloc[0].to_dict()
 
@@ -80,7 +124,7 @@ def model_sharpness(
     data: tuple[Tensor, Tensor],
     definitions: list[Definition],
     cache_dir: Path,
-    fingerprint: str,
+    fingerprint: Callable[[Definition], str],
     device: torch.device,
     step: Callable[[str], None],
     on_batch: Callable[[BatchResult, int], None] | None = None,
@@ -90,13 +134,14 @@ def model_sharpness(
     rows = []
     for i, definition in enumerate(definitions):
         path = cache_dir / f"{definition.id}.parquet"
-        row = cached_row(path, fingerprint)
+        key = fingerprint(definition)
+        row = cached_row(path, key)
         if row is not None:
             step(f"[{i + 1}/{len(definitions)}] {definition.id}: cached ({row['sharpness_loss']:.6g})")
         else:
             result = compute_sharpness(model, split_batches(x, y, definition.m), definition, device=device, on_batch=on_batch)
-            row = result_row(setting, model_id, result, fingerprint)
-            tables.write(pd.DataFrame([row]), path, tables.SHARPNESS, "sharpness")
+            row = result_row(setting, model_id, result, key)
+            write_cached(row, path)
             step(
                 f"[{i + 1}/{len(definitions)}] {definition.id}: sharpness {row['sharpness_loss']:.6g} "
                 f"(error {row['sharpness_error']:+.4f}) in {row['seconds']:.2f} s on {row['device']}"
@@ -125,13 +170,13 @@ def sharpness(
     """Every definition for every model (id, checkpoint, arch) on the subset -> ``out``;
     ``only`` restricts a model to some definitions (by position), e.g. its family's grid."""
     from sharpgen.device import job_device
-    from sharpgen.download import sha256_file
+    from sharpgen.evaluate import require_finite
     from sharpgen.progress import Progress
 
     device = job_device(threads)
     setting_ = settings.get(setting)
     data = datasets.load(subset)["sharpness"]
-    subset_sha, engine = sha256_file(subset), engine_fingerprint()
+    subset_digest, engine = tensor_digest({"x": data[0], "y": data[1]}), engine_fingerprint()
     fixed = _since_process_start()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     log(
@@ -153,7 +198,12 @@ def sharpness(
     for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
         model = setting_.load_model(path, arch, device)
-        fingerprint = pair_fingerprint(sha256_file(path), subset_sha, engine)
+        require_finite(model, model_id, path)
+        model_digest = tensor_digest(model.state_dict())
+
+        def fingerprint(definition: Definition, model_digest: str = model_digest, arch: str = arch) -> str:
+            return pair_fingerprint(model_digest, arch, subset_digest, definition, engine)
+
         fixed += time.perf_counter() - t0
         log(f"model {i + 1}/{len(models)}: {model_id}")
         t1 = time.perf_counter()

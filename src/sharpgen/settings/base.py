@@ -72,6 +72,14 @@ class Setting:
         """File name -> URL of the files besides checkpoints that the setting downloads."""
         return {}
 
+    def evaluated_splits(self, block: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The metrics splits of ``metrics: evaluate`` (train, test, shift:<name>), where known at planning."""
+        return None
+
+    def train_size(self, block: Mapping[str, Any]) -> int | None:
+        """Examples in the training split the sharpness subset is cut from, where known at planning."""
+        return None
+
     def dataset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
         """Inputs of the evaluation splits (``metrics: evaluate``)."""
         return {}

@@ -53,6 +53,8 @@ REQUIRED = ("model_id", "arch", "location", "lr", "sam_rho", "augment", "randaug
 NUMERIC = ("lr", "sam_rho", "epochs", "batch_size", "model_width", "label_noise")
 BOOLEAN = ("augment", "randaug")
 EVAL_TRAIN = 10_000  # train error and loss on the first 10,000 training images, as the authors
+ACCURACIES = ("train_acc", "test_acc", "cifar10c_acc")
+TRAIN_SIZE = 50_000  # CIFAR-10 training images
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _KEY_VALUE = re.compile(r"(?:^|\s)([a-z][a-z0-9_]*)=(\S*)")
@@ -171,7 +173,13 @@ def manifest(sheet_path: Path) -> pd.DataFrame:
     if not sheet_path.is_file():
         raise FileNotFoundError(f"CIFAR-10 model sheet {sheet_path} does not exist")
     raw = pd.read_csv(sheet_path, dtype=str, keep_default_na=False)
-    raw = raw.rename(columns={c: "location" for c in ("url", "path", "url_or_path") if c in raw})
+    places = [c for c in ("location", "url", "path", "url_or_path") if c in raw]
+    if len(places) > 1:
+        raise ValueError(
+            f"{sheet_path}: columns {places} all give a checkpoint's location; keep one column "
+            "(named location, url or path) holding a URL or a local path per row"
+        )
+    raw = raw.rename(columns={c: "location" for c in places})
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
         raise ValueError(f"{sheet_path}: missing required columns {missing}; required: {list(REQUIRED)}")
@@ -193,6 +201,15 @@ def manifest(sheet_path: Path) -> pd.DataFrame:
         sheet[col] = values
     for col in BOOLEAN:
         sheet[col] = _as_bool(sheet_path, col, sheet[col])
+    for col in (c for c in ACCURACIES if c in sheet):
+        values = pd.to_numeric(sheet[col].replace("", None), errors="coerce")
+        out_of_range = sheet.loc[(values < 0) | (values > 1), "model_id"]
+        if len(out_of_range):
+            raise ValueError(
+                f"{sheet_path}: column {col!r} must be a fraction in [0, 1] (percent? divide by 100); "
+                f"rows {list(out_of_range)} have {list(values[out_of_range.index])}"
+            )
+        sheet[col] = values
     is_url = sheet["location"].str.match(r"https?://")
     local = sheet["location"].where(~is_url)
     sheet["source"] = is_url.map({True: "download", False: "local"})
@@ -269,14 +286,22 @@ def load_model(path: Path, arch: str):
     """Build ``arch`` and load a checkpoint (plain state dict or the authors' ``{"last": ...}``)."""
     import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: checkpoint missing; rerun the workflow to fetch it") from None
+    except Exception as error:  # truncated, empty or foreign files raise many different errors
+        detail = "empty file" if Path(path).stat().st_size == 0 else f"{type(error).__name__}: {error}"
+        raise ValueError(f"{path}: unreadable checkpoint ({detail}); replace the file (or delete a downloaded one) and rerun") from None
     if isinstance(state, dict) and "last" in state:
         state = state["last"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a state dict (got {type(state).__name__}); save model.state_dict()")
     model = resolve_factory(arch)()
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ValueError(f"{path} does not match architecture {arch!r}: {err}") from err
+        raise ValueError(f"{path} does not match architecture {arch!r}: {str(err).splitlines()[0]}") from None
     return model
 
 
@@ -337,7 +362,7 @@ class Cifar(Collection):
         if rows:
             frames.append(pd.DataFrame(rows))
         if not frames:
-            raise ValueError("config cifar: no models; set zoo.families (train here), checkpoints_dir or checkpoint_urls (the authors' files) or models_csv")
+            raise ValueError("config cifar: no models; set cifar.zoo.families (train here), cifar.checkpoints_dir or cifar.checkpoint_urls (the authors' files) or cifar.models_csv (a CSV model sheet)")
         sheet = pd.concat(frames, ignore_index=True)
         known = {name for name, _ in self.columns} | {"model_id", "arch", "source"}
         unknown = sorted(set(sheet.columns) - known)
@@ -350,6 +375,12 @@ class Cifar(Collection):
         sheet["lr_bin"] = [lr_bin(lr) for lr in sheet["lr"]]
         sheet.insert(0, "setting", self.name)
         return sheet[["setting", "model_id", "arch", "source", *(c for c, _ in self.columns)]]
+
+    def evaluated_splits(self, block: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("train", "test", f"{SHIFT_PREFIX}cifar10c")
+
+    def train_size(self, block: Mapping[str, Any]) -> int:
+        return TRAIN_SIZE
 
     def downloads(self, block: Mapping[str, Any]) -> dict[str, str]:
         return {ARCHIVE: block.get("data_url", TRAIN_URL)}  # the data set, never mirrored with the checkpoints

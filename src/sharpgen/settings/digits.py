@@ -32,6 +32,11 @@ _RECIPE = {
 }
 
 
+CLASS_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)  # images per digit in scikit-learn's set
+SHIFTS = ("gaussian_noise", "blur", "translate", "rotate", "contrast", "mixed")  # sharpgen.data.shifts.shift_sets
+VIT_HEADS = 4  # attention heads of the digits ViT (sharpgen.networks.architectures.build_model)
+
+
 def model_id(arch: str, lr: float, batch_size: int, augment: bool, sam_rho: float, seed: int) -> str:
     """A readable, file-name-safe id that encodes every grid coordinate."""
     return f"{arch}-lr{lr:g}-bs{batch_size}-aug{int(augment)}-sam{sam_rho:g}-s{seed}"
@@ -93,7 +98,21 @@ class Digits(Setting):
                     "weight_decay": float(recipe.get("weight_decay", 0.0005)), "epochs": int(recipe.get("epochs", 20)),
                     "width": recipe.get("width"), "seed": int(seed),
                 })
+        vit = zoo["families"].get("vit", {})
+        if vit.get("width") is not None and vit["width"] % VIT_HEADS:
+            raise ValueError(
+                f"config digits.zoo.families.vit.width = {vit['width']}: the ViT width must be a multiple of its "
+                f"{VIT_HEADS} attention heads (e.g. {vit['width'] - vit['width'] % VIT_HEADS + VIT_HEADS})"
+            )
         return pd.DataFrame(rows).astype({"width": "Int64"})
+
+    def evaluated_splits(self, block: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("train", "test", *(f"shift:{name}" for name in SHIFTS))
+
+    def train_size(self, block: Mapping[str, Any]) -> int:
+        """The stratified split sends round(test_fraction * count) of every class to test."""
+        fraction = block["data"]["test_fraction"]
+        return sum(c - int(round(fraction * c)) for c in CLASS_COUNTS)
 
     def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
         return {"dataset": Ref("dataset")}
@@ -113,7 +132,7 @@ class Digits(Setting):
     def load_model(self, path: Path, arch: str, device):
         from sharpgen import checkpoint
 
-        return checkpoint.load(path, device)
+        return checkpoint.load(path, device, arch)
 
     def train(self, row: Mapping[str, Any], splits, device, on_epoch):
         from sharpgen.training import TrainConfig, train

@@ -72,7 +72,7 @@ class Definition:
     @property
     def id(self) -> str:
         """A stable, file-name-safe id that differs whenever any field that matters differs."""
-        parts = [self.algorithm, self.norm, self.variant, f"rho{self.rho:g}", f"m{self.m}"]
+        parts = [self.algorithm, self.norm, self.variant, f"rho{_exact(self.rho)}", f"m{self.m}"]
         if self.algorithm == "average":
             parts.append(f"s{self.n_samples}")
             if self.antithetic:
@@ -107,3 +107,9 @@ class Definition:
 def _choice(key: str, value: object, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ValueError(f"sharpness definition: {key} must be one of {list(options)}, got {value!r}")
+
+
+def _exact(value: float) -> str:
+    """Short form of a number (0.1, 2, 1e-05) when it is exact, else every digit (0.0020000001)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))

@@ -1,0 +1,530 @@
+"""The fault suite: what a hostile user does, and the exact outcome each case must have.
+
+One parametrised test per group. Every case ends in a clear error naming the file or key (and
+the advice in it works), or in results identical to those of an undisturbed run.
+- config: planning (``snakemake -n``) rejects bad configs before any job runs.
+- models: bad checkpoints and non-finite models give errors naming the file or model.
+- cache: the sharpness cache is keyed by content (rebuilt identical files stay cached; a
+  changed architecture or a tampered row is recomputed).
+- download: sizes and digests verified, partial files tied to their URL and version.
+- workflow: deleted or broken upstream artefacts are rebuilt, never mixed into the tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from helpers.workflow import job_counts, snakemake, workdir
+from sharpgen import checkpoint, datasets, settings, tables
+
+# --- config: errors at planning time ------------------------------------------------------
+
+DIGITS = """\
+settings: [digits]
+grid: tiny
+digits:
+  zoo:
+    families:
+      resnet: {{optimizer: sgd, lr: [0.05], epochs: 1, width: 8}}
+      vit: {{optimizer: adamw, lr: [0.003], epochs: 1{vit}}}
+    batch_size: [64]
+    augment: [false]
+    sam_rho: [0.0]
+  sharpness: {{n: {n}, shards: 0}}
+  grids:
+    tiny:
+      - {{algorithm: worst, norm: linf, variant: adaptive-lognorm, rho: {rho}, m: 128, n_iters: 2}}
+  correlation: {{group_by: {group_by}, axes: {axes}}}
+  figures: {{targets: {targets}, color: {color}, marker: {marker}}}
+"""
+GOOD = {"vit": "", "n": 256, "rho": "[0.002]", "group_by": "[arch]", "axes": "[arch]", "targets": "[test_error]", "color": "lr", "marker": "arch"}
+
+CIFAR = """\
+settings: [cifar]
+grid: tiny
+cifar:
+  models_csv: {csv}
+  sharpness: {{n: 256}}
+  grids:
+    tiny:
+      - {{algorithm: average, norm: l2, variant: adaptive, rho: 0.1, m: 128, n_samples: 2}}
+"""
+CIFAR_HEADER = "model_id,arch,path,lr,sam_rho,augment,randaug\n"
+FACTORY = "sharpgen.networks.architectures:preact_resnet18"
+
+
+def digits(**changes: object) -> str:
+    return DIGITS.format(**{**GOOD, **changes})
+
+
+def cifar_sheet(header: str, *rows: str) -> str:
+    return header + "".join(f"{row}\n" for row in rows)
+
+
+# (case, config text, CSV text or None, expected message parts; "" = planning succeeds)
+CONFIG_CASES = [
+    ("n-float", digits(n="256.0"), None, ["digits.sharpness.n", "integer"]),
+    ("cifar-without-block", "settings: [cifar]\n", None, ["cifar.models_csv"]),
+    ("duplicated-yaml-key", digits() + "grid: default\n", None, ["grid", "appears twice", "lines"]),
+    ("unknown-figure-target", digits(targets="[tset_error]"), None, ["digits.figures.targets", "tset_error"]),
+    ("unknown-color-column", digits(color="learning_rate"), None, ["digits.figures.color", "learning_rate"]),
+    ("unknown-marker-column", digits(marker="aug"), None, ["digits.figures.marker", "'aug'"]),
+    ("unknown-group-by-column", digits(group_by="[family]"), None, ["digits.correlation.group_by", "family"]),
+    ("unknown-axes-column", digits(axes="[depth]"), None, ["digits.correlation.axes", "depth"]),
+    ("n-above-training-set", digits(n=1536), None, ["digits.sharpness.n = 1536", "1258 training examples"]),
+    ("vit-width-not-divisible", digits(vit=", width: 30"), None, ["digits.zoo.families.vit.width = 30", "4 attention heads"]),
+    ("cifar-url-and-path", CIFAR, cifar_sheet("model_id,arch,url,path,lr,sam_rho,augment,randaug\n", f"a,{FACTORY},https://x.org/a.pt,a.pt,0.1,0,true,false"), ["models.csv", "['url', 'path']"]),
+    ("cifar-same-file-name", CIFAR, cifar_sheet(CIFAR_HEADER, f"a,{FACTORY},one/m.pt,0.1,0,true,false", f"b,{FACTORY},two/m.pt,0.1,0,true,false"), ["['a', 'b']", "m.pt"]),
+    ("cifar-missing-column", CIFAR, cifar_sheet("model_id,arch,path,lr,augment,randaug\n", f"a,{FACTORY},a.pt,0.1,true,false"), ["models.csv", "sam_rho"]),
+    ("cifar-accuracy-in-percent", CIFAR, cifar_sheet(CIFAR_HEADER.replace("\n", ",test_acc\n"), f"a,{FACTORY},a.pt,0.1,0,true,false,94.5"), ["test_acc", "percent", "['a']"]),
+    ("valid-config-plans", digits(), None, ""),
+]
+
+
+@pytest.mark.parametrize("case, text, csv, expected", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_config_faults_fail_at_planning(tmp_path: Path, case: str, text: str, csv: str | None, expected: list[str] | str) -> None:
+    root = workdir(tmp_path / "wf")
+    config = tmp_path / "config.yaml"
+    if csv is not None:
+        (tmp_path / "models.csv").write_text(csv)
+        text = text.format(csv=tmp_path / "models.csv")
+    config.write_text(text)
+    result = snakemake(root, "-n", "--configfile", str(config), check=False, timeout=120)
+    output = result.stdout + result.stderr
+    if not expected:
+        assert result.returncode == 0, output[-3000:]
+        return
+    assert result.returncode != 0, f"{case}: planning accepted the config\n{output[-2000:]}"
+    assert "Job stats" not in output  # nothing was scheduled
+    missing = [part for part in expected if part not in output]
+    assert not missing, f"{case}: message lacks {missing}:\n{output[-3000:]}"
+
+
+def test_near_equal_radii_are_two_definitions() -> None:
+    from sharpgen import plan
+
+    family = {"algorithm": "worst", "norm": "linf", "variant": "standard", "rho": [0.002, 0.0020000001, 0.1, 2.0]}
+    ids = [d.id for d in plan.definitions([family], "x")]
+    assert len(set(ids)) == 4 and ids[2].split("_")[3] == "rho0.1" and ids[3].split("_")[3] == "rho2"
+    assert ids[1].split("_")[3] == "rho0.0020000001"
+
+
+# --- models: bad checkpoints -------------------------------------------------------------
+
+
+def _digits_checkpoint(path: Path, arch: str, width: int | None = 8) -> None:
+    from sharpgen.networks.architectures import build_model
+
+    torch.manual_seed(0)
+    checkpoint.save(build_model(arch, num_classes=10, width=width), path, arch=arch, width=width, num_classes=10)
+
+
+def _tiny_data(path: Path) -> None:
+    torch.manual_seed(1)
+    x, y = torch.rand(128, 1, 8, 8), torch.arange(128) % 10
+    datasets.save({"train": (x, y), "test": (x[:64], y[:64]), "sharpness": (x, y)}, path)
+
+
+def _vit_as_resnet(p: Path) -> Callable[[], None]:
+    _digits_checkpoint(p, "vit", width=16)
+    return lambda: settings.get("digits").load_model(p, "resnet", torch.device("cpu"))
+
+
+def _bytes(data: bytes, setting: str) -> Callable[[Path], Callable[[], None]]:
+    def make(p: Path) -> Callable[[], None]:
+        p.write_bytes(data)
+        arch = "resnet" if setting == "digits" else "sharpgen.networks.architectures:preact_resnet18"
+        return lambda: settings.get(setting).load_model(p, arch, torch.device("cpu"))
+
+    return make
+
+
+def _mismatched(p: Path) -> Callable[[], None]:
+    from sharpgen.networks.architectures import build_model
+
+    payload = {"format": checkpoint.FORMAT, "arch": "resnet", "width": 8, "num_classes": 10, "state_dict": build_model("resnet", 10, 16).state_dict()}
+    torch.save(payload, p)
+    return lambda: settings.get("digits").load_model(p, "resnet", torch.device("cpu"))
+
+
+def _cifar_mismatched(p: Path) -> Callable[[], None]:
+    torch.save(nn.Linear(3, 2).state_dict(), p)
+    return lambda: settings.get("cifar").load_model(p, "sharpgen.networks.architectures:preact_resnet18", torch.device("cpu"))
+
+
+def _nan_job(job: str) -> Callable[[Path], Callable[[], None]]:
+    def make(p: Path) -> Callable[[], None]:
+        from sharpgen.jobs import metrics, sharpness
+        from sharpgen.networks.architectures import build_model
+        from sharpgen.sharpness import Definition
+
+        model = build_model("resnet", 10, 8)
+        with torch.no_grad():
+            next(iter(model.parameters()))[0].fill_(float("nan"))
+        checkpoint.save(model, p, arch="resnet", width=8, num_classes=10)
+        data = p.with_name("data.pt")
+        _tiny_data(data)
+        models = [("broken-model", p, "resnet")]
+        if job == "evaluate":
+            return lambda: metrics.evaluate_models("digits", models, data, 1, p.with_name("m.parquet"))
+        definition = Definition("average", "l2", 0.1, m=64, n_samples=2)
+        return lambda: sharpness.sharpness("digits", models, data, [definition], p.with_name("cache"), 1, p.with_name("s.parquet"))
+
+    return make
+
+
+MODEL_CASES = [
+    ("vit-weights-under-resnet-id", _vit_as_resnet, ["'vit'", "'resnet'"]),
+    ("random-bytes-digits", _bytes(os.urandom(4096), "digits"), ["unreadable checkpoint"]),
+    ("empty-digits", _bytes(b"", "digits"), ["unreadable checkpoint", "empty file"]),
+    ("random-bytes-cifar", _bytes(os.urandom(4096), "cifar"), ["unreadable checkpoint"]),
+    ("empty-cifar", _bytes(b"", "cifar"), ["unreadable checkpoint", "empty file"]),
+    ("mismatched-weights-digits", _mismatched, ["do not fit"]),
+    ("mismatched-weights-cifar", _cifar_mismatched, ["does not match architecture"]),
+    ("nan-weights-evaluate", _nan_job("evaluate"), ["broken-model", "non-finite", "delete"]),
+    ("nan-weights-sharpness", _nan_job("sharpness"), ["broken-model", "non-finite", "delete"]),
+]
+
+
+@pytest.mark.parametrize("case, make, expected", MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
+def test_bad_models_fail_naming_file_or_model(tmp_path: Path, case: str, make, expected: list[str]) -> None:
+    path = tmp_path / "checkpoint.pt"
+    call = make(path)
+    with pytest.raises((ValueError, FileNotFoundError)) as info:
+        call()
+    message = str(info.value)
+    assert str(path) in message, message
+    missing = [part for part in expected if part not in message]
+    assert not missing, f"{case}: message lacks {missing}: {message}"
+
+
+# --- cache: content-addressed -------------------------------------------------------------
+
+FACTORIES = textwrap.dedent(
+    """
+    from torch import nn
+
+    def linear():
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+    def linear_again():
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    """
+)
+
+
+def _sharpness_run(tmp: Path, arch: str = "faults_factories:linear") -> tuple[pd.DataFrame, str]:
+    """One cifar-style sharpness job on a linear model; returns its table and what it logged."""
+    import contextlib
+    import io
+
+    from sharpgen.jobs import sharpness
+    from sharpgen.sharpness import Definition
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out), contextlib.redirect_stdout(out):
+        sharpness.sharpness(
+            "cifar", [("lin", tmp / "lin.pt", arch)], tmp / "data.pt",
+            [Definition("average", "l2", 0.1, m=64, n_samples=2)], tmp / "cache", 1, tmp / "out.parquet",
+        )
+    return tables.read(tmp / "out.parquet", tables.SHARPNESS), out.getvalue()
+
+
+@pytest.fixture
+def cache_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "faults_factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.manual_seed(0)
+    torch.save(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).state_dict(), tmp_path / "lin.pt")
+    _tiny_data(tmp_path / "data.pt")
+    return tmp_path
+
+
+def _rebuilt_subset(tmp: Path) -> None:
+    _tiny_data(tmp / "data.pt")
+
+
+def _rebuilt_checkpoint(tmp: Path) -> None:
+    state = torch.load(tmp / "lin.pt", weights_only=True)
+    (tmp / "lin.pt").unlink()
+    torch.save({k: v.clone() for k, v in state.items()}, tmp / "lin.pt")
+
+
+def _tamper_row(tmp: Path) -> None:
+    import pyarrow.parquet as pq
+
+    (path,) = (tmp / "cache" / "lin").glob("*.parquet")
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    frame.loc[0, "sharpness_loss"] = 123.0
+    pq.write_table(type(table).from_pandas(frame, schema=table.schema, preserve_index=False), path)
+
+
+# (case, change between the runs, arch of the second run, pair recomputed?)
+CACHE_CASES = [
+    ("subset-rebuilt-identically", _rebuilt_subset, "faults_factories:linear", False),
+    ("checkpoint-rewritten-identically", _rebuilt_checkpoint, "faults_factories:linear", False),
+    ("architecture-changed", lambda tmp: None, "faults_factories:linear_again", True),
+    ("cached-row-tampered", _tamper_row, "faults_factories:linear", True),
+]
+
+
+@pytest.mark.parametrize("case, change, arch, recomputed", CACHE_CASES, ids=[c[0] for c in CACHE_CASES])
+def test_sharpness_cache_is_keyed_by_content(cache_case: Path, case: str, change, arch: str, recomputed: bool) -> None:
+    first, _ = _sharpness_run(cache_case)
+    change(cache_case)
+    second, log = _sharpness_run(cache_case, arch)
+    assert (": cached (" not in log) == recomputed, f"{case}: log was\n{log}"
+    assert second.loc[0, "sharpness_loss"] == first.loc[0, "sharpness_loss"]  # never the tampered value
+
+
+def test_identical_runs_write_identical_bytes(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        _digits_checkpoint(tmp_path / name / "checkpoint.pt", "resnet")
+        _tiny_data(tmp_path / name / "subset.pt")
+    for file in ("checkpoint.pt", "subset.pt"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
+
+
+# --- download: verified ---------------------------------------------------------------------
+
+PAYLOAD = os.urandom((1 << 20) + 777)
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def _fetch(server, dest: Path, lock: Path) -> Path:
+    from sharpgen.download import download
+
+    return download(server.url("model.bin"), dest, lock=lock, backoff=0, retries=2)
+
+
+def _lock(server, lock: Path, size: int = len(PAYLOAD), sha: str = SHA) -> None:
+    lock.write_text(json.dumps({server.url("model.bin"): {"size": size, "sha256": sha}}))
+
+
+def _dl_cut_no_length_first(server, dest, lock):
+    server.state.content_length, server.state.truncate_next, server.state.truncate_to = False, 1, len(PAYLOAD) // 2
+    return "error", ["did not announce", server.url("model.bin")]
+
+
+def _dl_cut_no_length_locked(server, dest, lock):
+    _dl_cut_no_length_first(server, dest, lock)
+    _lock(server, lock)
+    return "ok", PAYLOAD
+
+
+def _dl_part_of_other_url(server, dest, lock):
+    from sharpgen.download import part_meta_path, part_path
+
+    other = os.urandom(5000)
+    part_path(dest).write_bytes(other)
+    part_meta_path(dest).write_text(json.dumps({"url": server.url("other.bin"), "etag": '"x"'}))
+    return "ok", PAYLOAD
+
+
+def _dl_part_of_old_version(server, dest, lock):
+    from sharpgen.download import part_meta_path, part_path
+
+    part_path(dest).write_bytes(os.urandom(5000))  # a prefix of the file's previous version
+    part_meta_path(dest).write_text(json.dumps({"url": server.url("model.bin"), "etag": '"old-version"'}))
+    return "ok", PAYLOAD
+
+
+def _dl_part_longer_than_file(server, dest, lock):
+    from sharpgen.download import part_meta_path, part_path
+
+    part_path(dest).write_bytes(PAYLOAD + b"tail of something else")
+    etag = f'"{hashlib.sha256(PAYLOAD).hexdigest()[:16]}"'
+    part_meta_path(dest).write_text(json.dumps({"url": server.url("model.bin"), "etag": etag}))
+    return "ok", PAYLOAD
+
+
+def _dl_same_size_corrupt(server, dest, lock):
+    _lock(server, lock)
+    (server.root / "model.bin").write_bytes(bytes(b ^ 1 for b in PAYLOAD[:100]) + PAYLOAD[100:])
+    return "error", ["sha256", str(lock), "remove the entry"]
+
+
+def _dl_overlong(server, dest, lock):
+    _lock(server, lock, size=len(PAYLOAD) - 10)
+    return "error", ["overlong", str(lock)]
+
+
+def _dl_first_records_lock(server, dest, lock):
+    return "ok", PAYLOAD
+
+
+def _dl_404(server, dest, lock):
+    (server.root / "model.bin").unlink()
+    return "error", ["404", server.url("model.bin")]
+
+
+def _dl_503_then_ok(server, dest, lock):
+    server.state.fail_next = 1
+    return "ok", PAYLOAD
+
+
+DOWNLOAD_CASES = [
+    ("cut-body-without-length-first-download", _dl_cut_no_length_first),
+    ("cut-body-without-length-locked", _dl_cut_no_length_locked),
+    ("part-of-another-url", _dl_part_of_other_url),
+    ("part-of-an-old-version", _dl_part_of_old_version),
+    ("part-longer-than-file-416", _dl_part_longer_than_file),
+    ("same-size-corrupted-file", _dl_same_size_corrupt),
+    ("body-longer-than-recorded", _dl_overlong),
+    ("first-download-records-lock", _dl_first_records_lock),
+    ("missing-file-404", _dl_404),
+    ("transient-503", _dl_503_then_ok),
+]
+
+
+@pytest.mark.parametrize("case, arrange", DOWNLOAD_CASES, ids=[c[0] for c in DOWNLOAD_CASES])
+def test_downloads_are_verified(http_server, tmp_path: Path, case: str, arrange) -> None:
+    from sharpgen.download import DownloadError, part_meta_path
+
+    (http_server.root / "model.bin").write_bytes(PAYLOAD)
+    dest, lock = tmp_path / "out" / "model.bin", tmp_path / "downloads.lock"
+    dest.parent.mkdir()
+    outcome, expected = arrange(http_server, dest, lock)
+    if outcome == "error":
+        with pytest.raises(DownloadError) as info:
+            _fetch(http_server, dest, lock)
+        missing = [part for part in expected if part not in str(info.value)]
+        assert not missing, f"{case}: message lacks {missing}: {info.value}"
+        assert not dest.exists()
+        return
+    _fetch(http_server, dest, lock)
+    assert dest.read_bytes() == expected and not part_meta_path(dest).exists()
+    recorded = json.loads(lock.read_text())[http_server.url("model.bin")]
+    assert recorded == {"size": len(PAYLOAD), "sha256": SHA}
+
+
+def test_lock_advice_works(http_server, tmp_path: Path) -> None:
+    """A changed upstream file is refused; removing its lock entry, as advised, accepts it."""
+    from sharpgen.download import DownloadError
+
+    dest, lock = tmp_path / "model.bin", tmp_path / "downloads.lock"
+    (http_server.root / "model.bin").write_bytes(PAYLOAD)
+    _fetch(http_server, dest, lock)
+    dest.unlink()
+    changed = os.urandom(len(PAYLOAD))
+    (http_server.root / "model.bin").write_bytes(changed)
+    with pytest.raises(DownloadError, match="remove the entry"):
+        _fetch(http_server, dest, lock)
+    lock.write_text(json.dumps({}))
+    _fetch(http_server, dest, lock)
+    assert dest.read_bytes() == changed
+
+
+# --- workflow: no mixed state ---------------------------------------------------------------
+
+STUDY = """\
+settings: [digits]
+grid: tiny
+digits:
+  zoo:
+    families:
+      resnet: {optimizer: sgd, lr: [0.05], epochs: 2, width: 8}
+    batch_size: [64]
+    augment: [false, true]
+    sam_rho: [0.0]
+  sharpness: {n: 256, shards: 0, max_train_error: 1.0}
+  grids:
+    tiny:
+      - {algorithm: average, norm: l2, variant: adaptive-lognorm, rho: [0.1], m: 128, n_samples: 2}
+  correlation: {group_by: [], axes: [augment]}
+  figures: {targets: [test_error], color: lr, marker: augment}
+"""
+MODEL = "resnet-lr0.05-bs64-aug0-sam0-s0"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A two-model study, run once; each case works on a copy. Its config replaces config.yaml
+    (a --configfile would be merged into it, adding the default ViT family)."""
+    root = workdir(tmp_path_factory.mktemp("faults-study"))
+    (root / "config.yaml").write_text(STUDY)
+    snakemake(root)
+    return root
+
+
+def _values(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    t = root / "results" / "tables" / "digits"
+    sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)[["model_id", "definition", "sharpness_loss", "fingerprint"]]
+    metrics = tables.read(t / "metrics.parquet", tables.METRICS)[["model_id", "split", "loss", "error"]]
+    return sharp, metrics
+
+
+def _wf_delete_checkpoint(root: Path) -> None:
+    (root / f"results/models/digits/{MODEL}/checkpoint.pt").unlink()
+
+
+def _wf_delete_subset(root: Path) -> None:
+    (root / "results/data/digits/subset.pt").unlink()
+
+
+def _wf_nan_then_advice(root: Path) -> None:
+    path = root / f"results/models/digits/{MODEL}/checkpoint.pt"
+    payload = torch.load(path, weights_only=True)
+    first = next(iter(payload["state_dict"]))
+    payload["state_dict"][first] = torch.full_like(payload["state_dict"][first], float("nan"))
+    torch.save(payload, path)
+    failed = snakemake(root, check=False)
+    logs = "".join(p.read_text() for p in (root / "results" / "logs").rglob("*.log"))
+    assert failed.returncode != 0 and MODEL in logs and f"delete {path.relative_to(root)}" in logs
+    path.unlink()  # the advice
+
+
+# (case, damage, jobs the dry run must plan, run it?) A deleted checkpoint is run to the end
+# by the NaN case, whose advice deletes it.
+WORKFLOW_CASES = [
+    ("deleted-checkpoint", _wf_delete_checkpoint, {"train_model": 1}, False),
+    ("deleted-subset", _wf_delete_subset, {"prepare_subset": 1}, True),
+    ("nan-checkpoint-then-advice", _wf_nan_then_advice, {"train_model": 1}, True),
+    ("nothing-changed", lambda root: None, {}, False),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case, damage, planned, run", WORKFLOW_CASES, ids=[c[0] for c in WORKFLOW_CASES])
+def test_upstream_faults_are_rebuilt_not_mixed(study: Path, tmp_path: Path, case: str, damage, planned: dict[str, int], run: bool) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    before = _values(root)
+    damage(root)
+    dry = snakemake(root, "-n")
+    counts = job_counts(dry.stdout + dry.stderr)
+    assert {rule: counts.get(rule, 0) for rule in planned} == planned, counts
+    if not planned:
+        assert not counts
+    if not run:
+        return
+    snakemake(root)
+    after = _values(root)
+    pd.testing.assert_frame_equal(after[0], before[0])
+    pd.testing.assert_frame_equal(after[1], before[1])
+    logs = "".join(p.read_text() for p in (root / "results" / "logs" / "sharpness").rglob("*.log"))
+    assert ": cached (" in logs  # identical rebuilt inputs: the pairs came from the cache
+    assert not snakemake(root, "-n").stdout.count("rule ")
+
+
+def test_digits_declares_the_splits_and_training_size_it_builds() -> None:
+    """What planning knows of digits (sharpgen.settings.digits) matches the data it builds."""
+    from sharpgen.data.digits import digits_splits
+
+    block = {"data": {"test_fraction": 0.3}}
+    splits, _ = digits_splits(0.3, 0, 3, 0)
+    digits = settings.get("digits")
+    assert set(digits.evaluated_splits(block)) == set(splits)
+    assert digits.train_size(block) == len(splits["train"][1])
