@@ -12,7 +12,8 @@
 #   results/cache/sharpness/<setting>/<model>/<definition>.parquet     one cached pair
 #   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
 #   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness
-#   results/report/<setting>.md                         the setting's report
+#   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error
+#   results/report/<setting>.{md,html}                  the setting's report (html: self-contained)
 # A <job> is a model id (shards: 0) or a shard of models; <setting> a registered setting.
 
 

@@ -14,12 +14,13 @@ import pytest
 import torch
 
 from sharpgen import tables
-from helpers.workflow import TINY, env, job_counts, snakemake, snakemake_command, workdir
+from helpers.workflow import REPO, TINY, env, job_counts, snakemake, snakemake_command, workdir
 
 pytestmark = pytest.mark.slow
 MODELS = 4
 DEFINITIONS = 2
 SHARDS = 2
+ARTIFACTS = Path(os.environ.get("SHARPGEN_TEST_ARTIFACTS", REPO / "results" / "test-artifacts"))
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,8 @@ def test_tiny_study_writes_every_table_with_its_schema(study: Path) -> None:
     assert set(corr["subgroup"]) == {"all", "arch=resnet", "arch=vit"}
     all_rows = corr[(corr["subgroup"] == "all") & (corr["target"] == "test_error")]
     assert len(all_rows) == DEFINITIONS and (all_rows["n_models"] == MODELS).all()
+    assert "lr" in set(corr["target"])  # tau(sharpness, lr) beside tau(sharpness, error)
+    assert corr.loc[corr["subgroup"] == "all", "p_perm"].between(0, 1).all()  # 4 models: exact permutations
 
 
 def test_tau_in_the_table_matches_scipy_on_the_raw_tables(study: Path) -> None:
@@ -82,6 +85,19 @@ def test_figures_and_report_exist_and_one_figure_rebuilds_alone(study: Path) -> 
     assert job_counts(dry.stdout) == {"plot_figure": 1}
     snakemake(study, str(target), "--configfile", str(TINY))
     assert figures[0].read_bytes() == before  # same tables, same bytes
+
+
+def test_html_report_renders_every_table_and_figure_in_chromium(study: Path, http_server) -> None:
+    from helpers.browser import check_page, screenshot
+
+    report = study / "results" / "report" / "digits.html"
+    assert (study / "results" / "figures" / "digits" / "captures" / "lr.png").exists()
+    http_server.state.root = report.parent
+    result = check_page(report.parent, report.name, http_server.base)
+    assert result["images"] == DEFINITIONS + 1 and result["loaded"] == result["images"], result
+    assert result["tables"] > 0 and result["rendered"] == result["tables"], result
+    shot = screenshot(http_server.url(report.name), ARTIFACTS / "html-report-tiny-study.png")
+    print(f"screenshot of the tiny study's report: {shot}")
 
 
 def test_changing_nothing_reruns_nothing(study: Path) -> None:

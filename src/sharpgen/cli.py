@@ -61,9 +61,14 @@ def _run(a: argparse.Namespace) -> None:
         "aggregate": lambda: tables.aggregate(a.kind, a.inputs, a.out),
         "correlate": lambda: tables.correlate(
             a.setting, a.models, a.metrics, a.sharpness, a.group_by, a.axes, a.max_train_error,
-            a.out_table, a.out_granulated, a.out_markdown),
+            a.out_table, a.out_granulated, a.out_markdown, a.hyperparameters, a.resamples, a.confidence, a.seed),
         "plot": lambda: figures.plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
+            a.max_train_error, a.out),
+        "plot-captures": lambda: figures.plot_captures(
+            a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
+        "html-report": lambda: report.html_report(
+            a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
             a.max_train_error, a.out),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
         "settings": _list_settings,
@@ -130,6 +135,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--group-by", nargs="*", default=[])
     s.add_argument("--axes", nargs="*", default=[])
     s.add_argument("--max-train-error", type=float, default=1.0)
+    s.add_argument("--hyperparameters", nargs="*", default=[], help="model columns correlated beside the errors")
+    s.add_argument("--resamples", type=int, default=0, help="bootstrap resamples and permutations per tau (0: none)")
+    s.add_argument("--confidence", type=float, default=0.95)
+    s.add_argument("--seed", type=int, default=0)
 
     s = add("plot", "error vs sharpness for one definition (PNG/PDF)", "models", "metrics", "sharpness", "definition")
     s.add_argument("--targets", nargs="+", required=True)
@@ -138,15 +147,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-train-error", type=float, default=1.0)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
+    s = add("plot-captures", "sharpness vs a hyperparameter, coloured by test error (PNG/PDF)", "models", "metrics", "sharpness", "hyperparameter")
+    s.add_argument("--max-train-error", type=float, default=1.0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
     s = add("report", "a Markdown report of one setting", "out")
     s.add_argument("--tables", type=Path, nargs="+", required=True)
     s.add_argument("--figures", type=Path, nargs="*", default=[])
+
+    s = add("html-report", "one self-contained HTML page of a setting's tables and figures", "correlation", "granulated", "out")
+    s.add_argument("--figures", type=Path, nargs="*", default=[])
+    s.add_argument("--captures", type=Path, nargs="*", default=[])
+    s.add_argument("--color", default="lr")
+    s.add_argument("--marker", default=None)
+    s.add_argument("--max-train-error", type=float, default=1.0)
 
     add("settings", "list the registered settings", setting=False)
     return p
 
 
-PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "cache-dir", "source")
+PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "cache-dir", "source", "correlation", "granulated")
 
 
 def main(argv: list[str] | None = None) -> int:

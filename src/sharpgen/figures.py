@@ -157,10 +157,12 @@ def plot_grid(
     x_label: str,
     log_color: bool = True,
     suptitle: str | None = None,
+    y_label: str | None = None,
 ) -> Figure:
     """A row of panels, one per entry of ``frames`` in mapping order, sharing the x axis.
 
-    ``suptitle``, when given, titles the whole figure (e.g. the sharpness definition).
+    ``suptitle``, when given, titles the whole figure (e.g. the sharpness definition);
+    ``y_label``, when given, labels every panel's y axis (else the panel's key does).
 
     Each key (e.g. ``"Test error"``, ``"OOD error (CIFAR-10-C)"``) is its panel's
     title and y label; each frame has one row per model with columns ``x``,
@@ -168,7 +170,7 @@ def plot_grid(
     :func:`plot_error_vs_sharpness` and titled with its own tau-b; the colour
     scale, marker legend (first panel) and log/linear x choice are common.
     """
-    return _plot([(frame, key, key) for key, frame in frames.items()], x, y, color, marker, x_label, log_color, suptitle)
+    return _plot([(frame, key, y_label or key) for key, frame in frames.items()], x, y, color, marker, x_label, log_color, suptitle)
 
 
 def _save_options(suffix: str) -> tuple[str, dict[str, str | None]]:

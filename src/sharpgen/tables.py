@@ -7,8 +7,9 @@ Tidy, long tables of raw numbers, sorted deterministically:
 - history:     one row per (model, epoch): the training curve.
 - sharpness:   one row per (model, definition): every field of the definition, sharpness of
                loss and error, clean values, diagnostics, device and versions.
-- correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-value.
-- granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi.
+- correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-values,
+               bootstrap interval.
+- granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi (tau-b, tau-a).
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ CORRELATION = pa.schema(
         pa.field("n_models", pa.int64()),
         pa.field("tau_b", pa.float64()),
         pa.field("tau_a", pa.float64()),
-        pa.field("p_value", pa.float64()),
+        pa.field("p_value", pa.float64()),  # scipy's asymptotic test of tau-b
+        pa.field("ci_low", pa.float64()),  # bootstrap interval of tau-b over models
+        pa.field("ci_high", pa.float64()),
+        pa.field("p_perm", pa.float64()),  # two-sided permutation p-value of tau-b
     ]
 )
 
@@ -121,7 +125,8 @@ GRANULATED = pa.schema(
         pa.field("definition", pa.string(), nullable=False),
         pa.field("target", pa.string(), nullable=False),
         pa.field("axis", pa.string(), nullable=False),
-        pa.field("psi", pa.float64()),
+        pa.field("psi", pa.float64()),  # with tau-b within groups
+        pa.field("psi_a", pa.float64()),  # with tau-a (Jiang et al.)
         pa.field("n_groups", pa.int64()),
         pa.field("n_skipped", pa.int64()),
     ]

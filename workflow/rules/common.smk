@@ -33,6 +33,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_.=+-]+",
     job=r"[A-Za-z0-9_.=+-]+",
     definition=r"[A-Za-z0-9_.=+-]+",
+    hyperparameter=r"[A-Za-z0-9_]+",
     filename=r"[^/]+",
 
 
@@ -196,10 +197,20 @@ def get_figures(wildcards):
     )
 
 
+def get_captures(wildcards):
+    """Sharpness against each correlated hyperparameter, coloured by test error."""
+    s = wildcards.setting
+    return expand(
+        f"results/figures/{s}/captures/{{hyperparameter}}.png",
+        hyperparameter=BLOCKS[s]["correlation"]["hyperparameters"],
+    )
+
+
 def get_final_outputs():
     out = []
     for s in SETTINGS:
         out.append(f"results/report/{s}.md")
+        out.append(f"results/report/{s}.html")
         if (SHEETS[s]["source"] == "train").any():
             out.append(f"results/tables/{s}/history.parquet")
         out += expand(

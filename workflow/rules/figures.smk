@@ -25,3 +25,29 @@ rule plot_figure:
         "--targets {params.figures[targets]} --color {params.figures[color]} "
         "--marker '{params.marker}' --max-train-error {params.max_train_error} "
         "--out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule plot_captures:
+    input:
+        models="results/tables/{setting}/models.parquet",
+        metrics="results/tables/{setting}/metrics.parquet",
+        sharpness="results/tables/{setting}/sharpness.parquet",
+    output:
+        png=report(
+            "results/figures/{setting}/captures/{hyperparameter}.png",
+            caption="../report/captures.rst",
+            category="Figures",
+            subcategory="{setting}",
+        ),
+        pdf="results/figures/{setting}/captures/{hyperparameter}.pdf",
+    log:
+        "results/logs/plot_captures/{setting}/{hyperparameter}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        max_train_error=get_setting_param("sharpness", "max_train_error"),
+    shell:
+        "python -m sharpgen plot-captures --setting {wildcards.setting} "
+        "--hyperparameter {wildcards.hyperparameter} --models {input.models} "
+        "--metrics {input.metrics} --sharpness {input.sharpness} "
+        "--max-train-error {params.max_train_error} --out {output.png} {output.pdf} > {log} 2>&1"

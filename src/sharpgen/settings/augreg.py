@@ -165,7 +165,7 @@ class AugReg(Collection):
     }
     sheet_keys = (*Collection.sheet_keys, "models_csv")
     data_keys = ("data_root", "arch")
-    defaults = {"figures": {"color": "adapt_lr", "marker": "aug"}, "correlation": {"group_by": ["aug"]}}
+    defaults = {"figures": {"color": "adapt_lr", "marker": "aug"}, "correlation": {"group_by": ["aug"], "hyperparameters": ["adapt_lr"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         if "models_csv" in block:

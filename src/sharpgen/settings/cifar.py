@@ -124,7 +124,8 @@ class Cifar(Collection):
         "models_csv": {"description": "The CSV model sheet (model_id, arch, url or path, lr, sam_rho, augment, randaug; optional epochs, batch_size, model_width, label_noise, train_acc, test_acc, cifar10c_acc).", "type": "string"},
     }
     sheet_keys = (*Collection.sheet_keys, "models_csv")
-    defaults = {"sharpness": {"max_train_error": 0.01}, "figures": {"color": "lr", "marker": "augment"}}
+    defaults = {"sharpness": {"max_train_error": 0.01}, "figures": {"color": "lr", "marker": "augment"},
+                "correlation": {"hyperparameters": ["lr"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         if "models_csv" not in block:

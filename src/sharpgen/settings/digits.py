@@ -78,7 +78,8 @@ class Digits(Setting):
             },
         },
     }
-    defaults = {"sharpness": {"shards": 6, "max_train_error": 0.05}, "figures": {"color": "lr", "marker": "augment"}}
+    defaults = {"sharpness": {"shards": 6, "max_train_error": 0.05}, "figures": {"color": "lr", "marker": "augment"},
+                "correlation": {"hyperparameters": ["lr"]}}
 
     def sheet(self, block: Mapping[str, Any]) -> pd.DataFrame:
         zoo = block["zoo"]

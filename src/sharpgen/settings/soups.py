@@ -95,7 +95,7 @@ class Soups(Collection):
            ("imagenetv2_acc", "imagenet_r_acc", "imagenet_sketch_acc", "objectnet_acc", "imagenet_a_acc")},
     }
     data_keys = ("data_root", "arch")
-    defaults = {"figures": {"color": "lr", "marker": "randaug"}, "correlation": {"group_by": ["randaug"]}}
+    defaults = {"figures": {"color": "lr", "marker": "randaug"}, "correlation": {"group_by": ["randaug"], "hyperparameters": ["lr"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         return manifest()
