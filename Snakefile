@@ -10,6 +10,8 @@
 #   results/metrics/<setting>/{evaluated,published}/<job>.parquet      loss and error per split
 #   results/sharpness/<setting>/<job>.parquet           every definition for a job's models
 #   results/cache/sharpness/<setting>/<model>/<definition>.parquet     one cached pair
+#   results/measures/<setting>/<job>.parquet            every baseline/curvature measure of a job's models
+#   results/cache/measures/<setting>/<model>/<measure>.parquet        one cached (model, measure)
 #   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
 #   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness
 #   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error
@@ -25,6 +27,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/sharpness.smk"
+include: "workflow/rules/measures.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"

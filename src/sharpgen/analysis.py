@@ -45,6 +45,20 @@ def hyperparameter_targets(models: pd.DataFrame, columns: Sequence[str]) -> pd.D
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model_id", "target", "value"])
 
 
+def oracle_measures(metrics: pd.DataFrame, levels: Sequence[float], seed: int) -> pd.DataFrame:
+    """Oracle rows [model_id, definition, sharpness_loss] (Jiang et al. 2020): the test error plus
+    Gaussian noise of standard deviation ``level`` (seeded), as a yardstick of what a tau means."""
+    import numpy as np
+
+    test = metrics[metrics["split"] == "test"].sort_values("model_id")
+    frames = []
+    for i, level in enumerate(levels):
+        noise = np.random.default_rng([seed, i]).normal(0.0, level, len(test))
+        frames.append(pd.DataFrame({"model_id": test["model_id"].to_numpy(), "definition": f"oracle_noise{level:g}",
+                                    "sharpness_loss": test["error"].to_numpy(dtype=float) + noise}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model_id", "definition", "sharpness_loss"])
+
+
 def correlate(
     setting: str,
     models: pd.DataFrame,

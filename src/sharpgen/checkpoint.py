@@ -13,9 +13,14 @@ from sharpgen.atomic import atomic_path
 FORMAT = "sharpgen-checkpoint-1"
 
 
-def save(model: nn.Module, path: str | Path, arch: str, width: int | None, num_classes: int) -> None:
-    """Save architecture and weights atomically."""
+def save(
+    model: nn.Module, path: str | Path, arch: str, width: int | None, num_classes: int, init_state: dict[str, Any] | None = None
+) -> None:
+    """Save architecture and weights atomically, and the initial weights when given (distance from
+    initialisation needs them)."""
     payload = {"format": FORMAT, "arch": arch, "width": width, "num_classes": num_classes, "state_dict": model.state_dict()}
+    if init_state is not None:
+        payload["init_state_dict"] = init_state
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -40,3 +45,8 @@ def load(path: str | Path, device: torch.device) -> nn.Module:
     model = build_model(payload["arch"], num_classes=payload["num_classes"], width=payload["width"])
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()
+
+
+def load_init(path: str | Path) -> dict[str, Any] | None:
+    """The initial weights stored with the checkpoint at ``path`` (None for older checkpoints)."""
+    return _read(Path(path)).get("init_state_dict")

@@ -43,9 +43,18 @@ def definitions_arg(text: str):
     return [Definition.from_dict(d) for d in json_arg(text)]
 
 
+def measures_arg(text: str):
+    from sharpgen.measures import Measure
+
+    try:
+        return [Measure.from_dict(d) for d in json_arg(text)]
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _run(a: argparse.Namespace) -> None:
     """Call the command's job function with the parsed arguments."""
-    from sharpgen.jobs import data, figures, metrics, models, report, sharpness, tables
+    from sharpgen.jobs import data, figures, measures, metrics, models, report, sharpness, tables
 
     inputs = dict(getattr(a, "input", None) or [])
     calls = {
@@ -57,11 +66,13 @@ def _run(a: argparse.Namespace) -> None:
         "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out),
         "published-metrics": lambda: metrics.published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
         "sharpness": lambda: sharpness.sharpness(a.setting, a.model, a.subset, a.definitions, a.cache_dir, a.threads, a.out),
+        "measures": lambda: measures.measures(a.setting, a.model, a.subset, a.measures, a.cache_dir, a.threads, a.out),
         "models-table": lambda: tables.models_table(a.setting, a.block, a.out),
         "aggregate": lambda: tables.aggregate(a.kind, a.inputs, a.out),
         "correlate": lambda: tables.correlate(
             a.setting, a.models, a.metrics, a.sharpness, a.group_by, a.axes, a.max_train_error,
-            a.out_table, a.out_granulated, a.out_markdown, a.hyperparameters, a.resamples, a.confidence, a.seed),
+            a.out_table, a.out_granulated, a.out_markdown, a.hyperparameters, a.resamples, a.confidence, a.seed,
+            a.measures, a.oracle),
         "plot": lambda: figures.plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
             a.max_train_error, a.out),
@@ -124,11 +135,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--definitions", type=definitions_arg, required=True, help="JSON list of definition dicts")
     s.add_argument("--threads", type=int, default=1)
 
+    s = add("measures", "every baseline/curvature measure for some models (each pair cached)", "subset", "cache-dir", "out")
+    s.add_argument("--model", type=model_arg, nargs="+", required=True, metavar="ID=PATH@ARCH")
+    s.add_argument("--measures", type=measures_arg, required=True, help="JSON list of measure dicts")
+    s.add_argument("--threads", type=int, default=1)
+
     s = add("models-table", "a setting's model sheet as its models table", "out")
     s.add_argument("--block", type=json_arg, required=True, help="the setting's sheet keys as JSON")
 
     s = add("aggregate", "concatenate per-job tables", "out", setting=False)
-    s.add_argument("--kind", choices=["metrics", "history", "sharpness"], required=True)
+    s.add_argument("--kind", choices=["metrics", "history", "sharpness", "measures"], required=True)
     s.add_argument("--inputs", type=Path, nargs="+", required=True)
 
     s = add("correlate", "Kendall tau tables (Parquet and Markdown)", "models", "metrics", "sharpness", "out-table", "out-granulated", "out-markdown")
@@ -139,6 +155,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--resamples", type=int, default=0, help="bootstrap resamples and permutations per tau (0: none)")
     s.add_argument("--confidence", type=float, default=0.95)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--measures", type=Path, default=None, help="the aggregated measures table, if any")
+    s.add_argument("--oracle", type=float, nargs="*", default=[], help="noise levels of the oracle rows")
 
     s = add("plot", "error vs sharpness for one definition (PNG/PDF)", "models", "metrics", "sharpness", "definition")
     s.add_argument("--targets", nargs="+", required=True)

@@ -7,6 +7,7 @@ Tidy, long tables of raw numbers, sorted deterministically:
 - history:     one row per (model, epoch): the training curve.
 - sharpness:   one row per (model, definition): every field of the definition, sharpness of
                loss and error, clean values, diagnostics, device and versions.
+- measures:    one row per (model, measure): baseline and curvature measures (sharpgen.measures).
 - correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-values,
                bootstrap interval.
 - granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi (tau-b, tau-a).
@@ -132,7 +133,19 @@ GRANULATED = pa.schema(
     ]
 )
 
+MEASURES = pa.schema(
+    [
+        *IDENTITY,
+        pa.field("measure", pa.string(), nullable=False),  # sharpgen.measures.Measure.id
+        pa.field("kind", pa.string()),
+        pa.field("value", pa.float64()),
+        pa.field("seconds", pa.float64()),
+        pa.field("fingerprint", pa.string()),  # checkpoint, data subset and measures source
+    ]
+)
+
 SORT_KEYS: Mapping[str, list[str]] = {
+    "measures": ["setting", "model_id", "measure"],
     "models": ["setting", "model_id"],
     "metrics": ["setting", "model_id", "split"],
     "history": ["setting", "model_id", "epoch"],

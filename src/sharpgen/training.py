@@ -69,6 +69,12 @@ def _optimizer(cfg: TrainConfig, params: list[Tensor]) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected 'sgd' or 'adamw'")
 
 
+def initial_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    """The untrained model that :func:`train` starts from (on the CPU): seeded with ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    return build_model(cfg.arch, num_classes=num_classes, width=cfg.width)
+
+
 def train(
     cfg: TrainConfig,
     x: Tensor,
@@ -89,8 +95,7 @@ def train(
     steps_per_epoch = n // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} training examples")
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.arch, num_classes=int(y.max()) + 1, width=cfg.width).to(device)
+    model = initial_model(cfg, num_classes=int(y.max()) + 1).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _optimizer(cfg, params)
     generator = torch.Generator().manual_seed(cfg.seed)

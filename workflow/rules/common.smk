@@ -169,6 +169,26 @@ def get_definitions_json(wildcards):
     return as_json([d.as_dict() for d in DEFINITIONS[wildcards.setting]])
 
 
+def get_measures_json(wildcards):
+    return as_json(BLOCKS[wildcards.setting]["measures"])
+
+
+def get_job_measures(wildcards):
+    s = wildcards.setting
+    return expand(f"results/measures/{s}/{{job}}.parquet", job=JOBS[s])
+
+
+def get_measures_table(wildcards):
+    """The aggregated measures table, when the setting configures measures."""
+    s = wildcards.setting
+    return [f"results/tables/{s}/measures.parquet"] if BLOCKS[s]["measures"] else []
+
+
+def get_measures_arg(wildcards, input):
+    """Params: --measures PATH for the correlate job, or nothing."""
+    return f"--measures {input.measures}" if input.measures else ""
+
+
 def get_job_metrics(wildcards):
     """Each job's metrics, evaluated here or published, as the setting's block says."""
     s = wildcards.setting

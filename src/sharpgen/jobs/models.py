@@ -30,7 +30,8 @@ def train_model(setting: str, row: Mapping[str, Any], dataset: Path, threads: in
     frame = pd.DataFrame(history).assign(setting=setting, model_id=row["model_id"])
     tables.write(frame, out_history, tables.HISTORY, "history")
     num_classes = int(splits["train"][1].max()) + 1
-    checkpoint.save(model.cpu(), out_checkpoint, arch=row["arch"], width=row.get("width"), num_classes=num_classes)
+    init_state = settings.get(setting).initial_state(row, num_classes)
+    checkpoint.save(model.cpu(), out_checkpoint, arch=row["arch"], width=row.get("width"), num_classes=num_classes, init_state=init_state)
 
 
 def download(url: str, out: Path) -> None:

@@ -12,7 +12,7 @@ from sharpgen import analysis, plan, tables
 from sharpgen.atomic import atomic_path
 from sharpgen.log import log
 
-KINDS = {"metrics": tables.METRICS, "history": tables.HISTORY, "sharpness": tables.SHARPNESS}
+KINDS = {"metrics": tables.METRICS, "history": tables.HISTORY, "sharpness": tables.SHARPNESS, "measures": tables.MEASURES}
 
 
 def models_table(setting: str, block: Mapping[str, Any], out: Path) -> None:
@@ -82,11 +82,18 @@ def correlate(
     setting: str, models: Path, metrics: Path, sharpness: Path, group_by: Sequence[str], axes: Sequence[str],
     max_train_error: float, out_table: Path, out_granulated: Path, out_markdown: Path,
     hyperparameters: Sequence[str] = (), resamples: int = 0, confidence: float = 0.95, seed: int = 0,
+    measures: Path | None = None, oracle: Sequence[float] = (),
 ) -> None:
-    """Kendall tau of every definition against every target, as Parquet and Markdown."""
+    """Kendall tau of every definition (then every measure and oracle) against every target, as
+    Parquet and Markdown."""
     models_ = tables.read(models, tables.models_schema(setting))
     metrics_ = tables.read(metrics, tables.METRICS)
-    sharp = tables.read(sharpness, tables.SHARPNESS)
+    sharp = tables.read(sharpness, tables.SHARPNESS)[["model_id", "definition", "sharpness_loss"]]
+    extra = [analysis.oracle_measures(metrics_, oracle, seed)]
+    if measures is not None:
+        rows = tables.read(measures, tables.MEASURES)
+        extra.append(rows.rename(columns={"measure": "definition", "value": "sharpness_loss"})[list(sharp.columns)])
+    sharp = pd.concat([sharp, *extra], ignore_index=True)
     table, gran = analysis.correlate(
         setting, models_, metrics_, sharp, group_by, axes, max_train_error, hyperparameters, resamples, confidence, seed
     )

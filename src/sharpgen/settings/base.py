@@ -100,6 +100,15 @@ class Setting:
         """Train the model of sheet row ``row`` (for settings whose sheet has ``source: train``)."""
         raise ValueError(f"setting {self.name!r} trains no models")
 
+    def initial_state(self, row: Mapping[str, Any], num_classes: int) -> dict[str, torch.Tensor] | None:
+        """The weights that ``train`` starts from for sheet row ``row`` (stored with the checkpoint
+        for the distance from initialisation); None when the setting does not know them."""
+        return None
+
+    def load_initial_state(self, path: Path) -> dict[str, torch.Tensor] | None:
+        """The initial weights stored with the checkpoint at ``path``, if any."""
+        return None
+
     def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
         """The metrics rows of the published accuracies (error = 1 - accuracy)."""
         from sharpgen.metrics import published_metrics
