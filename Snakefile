@@ -16,6 +16,7 @@
 #   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness
 #   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error
 #   results/report/<setting>.{md,html}                  the setting's report (html: self-contained)
+#   results/theory/dln.{parquet,png,pdf}               diagonal linear networks (no setting)
 # A <job> is a model id (shards: 0) or a shard of models; <setting> a registered setting.
 
 
@@ -31,6 +32,7 @@ include: "workflow/rules/measures.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/theory.smk"
 
 
 rule all:

@@ -122,7 +122,9 @@ def test_adding_a_radius_computes_only_the_new_pairs(study: Path, tmp_path: Path
         "aggregate_sharpness": 1,
         "correlate": 1,
         "plot_figure": DEFINITIONS + 1,
+        "plot_captures": 1,
         "report": 1,
+        "html_report": 1,
         "all": 1,
     }
     snakemake(study, *args)

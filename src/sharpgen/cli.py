@@ -54,7 +54,7 @@ def measures_arg(text: str):
 
 def _run(a: argparse.Namespace) -> None:
     """Call the command's job function with the parsed arguments."""
-    from sharpgen.jobs import data, figures, measures, metrics, models, report, sharpness, tables
+    from sharpgen.jobs import data, figures, measures, metrics, models, report, sharpness, tables, theory
 
     inputs = dict(getattr(a, "input", None) or [])
     calls = {
@@ -82,6 +82,7 @@ def _run(a: argparse.Namespace) -> None:
             a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
             a.max_train_error, a.out),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
+        "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "settings": _list_settings,
     }
     calls[a.command]()
@@ -179,6 +180,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--color", default="lr")
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)
+
+    s = add("theory-dln", "diagonal linear networks: a grid of lr x init scale, sharpness limits and norms", "out-table", setting=False)
+    s.add_argument("--lr", type=float, nargs="+", required=True)
+    s.add_argument("--alpha", type=float, nargs="+", required=True)
+    s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
 
     add("settings", "list the registered settings", setting=False)
     return p

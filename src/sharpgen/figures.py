@@ -88,8 +88,10 @@ def _plot(
     x_label: str,
     log_color: bool,
     suptitle: str | None = None,
+    sharex: bool = True,
 ) -> Figure:
-    """One row of scatter panels ``(frame, title, y_label)`` sharing x, colour and markers.
+    """One row of scatter panels ``(frame, title, y_label)`` sharing x (unless not ``sharex``),
+    colour and markers.
 
     The constrained layout is computed once and then frozen, so that every
     later save draws the same geometry (byte-identical files).
@@ -104,7 +106,7 @@ def _plot(
         cmap = colormaps[mpl.rcParams["image.cmap"]]
         width, height = mpl.rcParams["figure.figsize"]
         fig = Figure(figsize=(width * len(panels), height), layout="constrained")
-        axes = fig.subplots(1, len(panels), sharex=True, squeeze=False)[0]
+        axes = fig.subplots(1, len(panels), sharex=sharex, squeeze=False)[0]
         for ax, shown, (frame, title, y_label) in zip(axes, frames, panels, strict=True):
             parts = [(shown, "o")] if marker is None else [(shown[shown[marker] == v], m) for v, m in markers.items()]
             for part, symbol in parts:
@@ -112,7 +114,7 @@ def _plot(
             ax.set_title(_title(title, kendall(frame[x], frame[y])[0]))
             ax.set_xlabel(x_label)
             ax.set_ylabel(y_label)
-            if log_x:
+            if log_x if sharex else _use_log_x(shown[x].to_numpy(dtype=float)):
                 ax.set_xscale("log")
         if markers:
             handles = [Line2D([], [], marker=m, linestyle="", color="0.35", label=str(v)) for v, m in markers.items()]
@@ -158,11 +160,13 @@ def plot_grid(
     log_color: bool = True,
     suptitle: str | None = None,
     y_label: str | None = None,
+    sharex: bool = True,
 ) -> Figure:
     """A row of panels, one per entry of ``frames`` in mapping order, sharing the x axis.
 
     ``suptitle``, when given, titles the whole figure (e.g. the sharpness definition);
-    ``y_label``, when given, labels every panel's y axis (else the panel's key does).
+    ``y_label``, when given, labels every panel's y axis (else the panel's key does);
+    ``sharex=False`` gives each panel its own x range (different quantities per panel).
 
     Each key (e.g. ``"Test error"``, ``"OOD error (CIFAR-10-C)"``) is its panel's
     title and y label; each frame has one row per model with columns ``x``,
@@ -170,7 +174,8 @@ def plot_grid(
     :func:`plot_error_vs_sharpness` and titled with its own tau-b; the colour
     scale, marker legend (first panel) and log/linear x choice are common.
     """
-    return _plot([(frame, key, y_label or key) for key, frame in frames.items()], x, y, color, marker, x_label, log_color, suptitle)
+    panels = [(frame, key, y_label or key) for key, frame in frames.items()]
+    return _plot(panels, x, y, color, marker, x_label, log_color, suptitle, sharex)
 
 
 def _save_options(suffix: str) -> tuple[str, dict[str, str | None]]:

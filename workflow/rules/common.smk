@@ -237,6 +237,8 @@ def get_final_outputs():
             f"results/figures/{s}/{{definition}}.png",
             definition=[d.id for d in DEFINITIONS[s]],
         )
+    if config["theory"]["dln"]["run"]:
+        out.append("results/theory/dln.png")
     return out
 
 
