@@ -70,3 +70,18 @@ def test_the_grid_ranks_test_loss_by_the_l1_norm_and_average_sharpness():
     assert kept["avg_limit"].rank().tolist() == kept["l1"].rank().tolist()
     small = kept[kept["alpha"] == 0.01]
     assert (small["test_loss"] < kept[kept["alpha"] == 1.0]["test_loss"].min()).all()  # small init: sparse
+
+
+def test_adaptive_sharpness_vanishes_with_the_classifier_scale_unless_logits_are_normalised():
+    from sharpgen.theory import classifier_scale
+
+    frame = classifier_scale([1.0, 10.0, 100.0, 1000.0], rho=0.5, n_samples=2)
+    wide = frame.pivot(index="alpha", columns="variant", values="sharpness")
+    assert (frame.groupby("alpha")["clean_error"].first() == frame["clean_error"].iloc[0]).all()  # same classifier
+    # without normalisation, adaptive sharpness goes to 0 as alpha grows
+    assert abs(wide.loc[1000.0, "adaptive"]) < 1e-6 < abs(wide.loc[1.0, "adaptive"])
+    # with it, it does not depend on alpha at all (the perturbation scales with the weights)
+    assert wide["adaptive-lognorm"].to_numpy() == pytest.approx(wide.loc[1.0, "adaptive-lognorm"], rel=1e-9)
+    assert wide.loc[1.0, "adaptive-lognorm"] > 1e-4
+    # standard sharpness (a fixed radius) shrinks with the scale, normalised or not
+    assert wide.loc[1000.0, "standard-lognorm"] < wide.loc[10.0, "standard-lognorm"] < wide.loc[1.0, "standard-lognorm"]

@@ -83,6 +83,7 @@ def _run(a: argparse.Namespace) -> None:
             a.max_train_error, a.out),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
         "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
+        "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
         "settings": _list_settings,
     }
     calls[a.command]()
@@ -185,6 +186,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, nargs="+", required=True)
     s.add_argument("--alpha", type=float, nargs="+", required=True)
     s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("theory-scale", "sharpness of a linear classifier against the scale of its weights", "out-table", setting=False)
+    s.add_argument("--alpha", type=float, nargs="+", required=True)
+    s.add_argument("--rho", type=float, required=True)
+    s.add_argument("--n-samples", type=int, required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 

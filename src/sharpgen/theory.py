@@ -126,3 +126,49 @@ def train_grid(problem: Problem, lrs: list[float], scales: list[float], steps: i
             row["avg_limit"], row["max_limit"] = limits(*t)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+VARIANTS = {"standard": (False, False), "standard-lognorm": (False, True), "adaptive": (True, False), "adaptive-lognorm": (True, True)}
+
+
+def classifier_data(n: int = 256, d: int = 10, classes: int = 3, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """A bundled synthetic problem: a Gaussian mixture with ``classes`` unit-variance clusters."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = 2.0 * torch.randn(classes, d, generator=generator)
+    y = torch.arange(n) % classes
+    return centres[y] + torch.randn(n, d, generator=generator), y
+
+
+def fit_logistic(x: Tensor, y: Tensor, steps: int = 200, seed: int = 0) -> nn.Linear:
+    """Multinomial logistic regression by full-batch gradient descent (a fixed, short schedule)."""
+    torch.manual_seed(seed)
+    model = nn.Linear(x.shape[1], int(y.max()) + 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model.eval()
+
+
+def classifier_scale(alphas: list[float], rho: float, n_samples: int, seed: int = 0) -> pd.DataFrame:
+    """Average-case l2 sharpness of the fitted classifier with weights and bias scaled by alpha, for
+    standard / adaptive sharpness with and without logit normalisation (the same noise draws for
+    every alpha). One row per (alpha, variant): sharpness, clean loss and error (constant in alpha)."""
+    from sharpgen.sharpness import Definition, compute_sharpness, split_batches
+
+    x, y = classifier_data(seed=seed)
+    base = fit_logistic(x, y, seed=seed).double()
+    x = x.double()  # float64: the normalised loss changes by far less than float32's resolution
+    rows = []
+    for alpha in alphas:
+        model = nn.Linear(base.in_features, base.out_features).double()
+        with torch.no_grad():
+            model.weight.copy_(alpha * base.weight)
+            model.bias.copy_(alpha * base.bias)
+        for variant, (adaptive, logit_norm) in VARIANTS.items():
+            definition = Definition("average", "l2", rho=rho, adaptive=adaptive, logit_norm=logit_norm, m=len(x), n_samples=n_samples, seed=seed)
+            result = compute_sharpness(model.eval(), split_batches(x, y, len(x)), definition, device="cpu")
+            rows.append({"alpha": alpha, "variant": variant, "sharpness": result.sharpness_loss,
+                         "clean_loss": result.clean_loss, "clean_error": result.clean_error})
+    return pd.DataFrame(rows)

@@ -239,6 +239,8 @@ def get_final_outputs():
         )
     if config["theory"]["dln"]["run"]:
         out.append("results/theory/dln.png")
+    if config["theory"]["scale"]["run"]:
+        out.append("results/theory/classifier_scale.png")
     return out
 
 

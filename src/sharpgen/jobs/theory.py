@@ -37,3 +37,29 @@ def dln(lrs: Sequence[float], scales: Sequence[float], steps: int, seed: int, ou
                     suptitle="Diagonal linear networks: test loss against sharpness (slides' c) and norms", sharex=False)
     for out in outs:
         save_figure(fig, Path(out))
+
+
+SCALE = pa.schema(
+    [pa.field("alpha", pa.float64()), pa.field("variant", pa.string()), pa.field("sharpness", pa.float64()),
+     pa.field("clean_loss", pa.float64()), pa.field("clean_error", pa.float64())]
+)
+
+
+def classifier_scale(alphas: Sequence[float], rho: float, n_samples: int, seed: int, out_table: Path, outs: Sequence[Path]) -> None:
+    """Sharpness of one logistic-regression classifier with its weights scaled by alpha: a table and
+    one panel per variant (standard / adaptive, with / without logit normalisation)."""
+    import pyarrow.parquet as pq
+
+    from sharpgen.figures import plot_grid, save_figure
+    from sharpgen.theory import VARIANTS
+    from sharpgen.theory import classifier_scale as compute
+
+    frame = compute(list(alphas), rho, n_samples, seed)
+    with atomic_path(out_table) as tmp:
+        pq.write_table(pa.Table.from_pandas(frame[SCALE.names], schema=SCALE, preserve_index=False), tmp)
+    log(f"{len(alphas)} scales x {len(VARIANTS)} variants -> {out_table}")
+    frames = {variant: frame[frame["variant"] == variant] for variant in VARIANTS}
+    fig = plot_grid(frames, x="alpha", y="sharpness", color="alpha", marker=None, x_label="alpha (weights and bias scaled)",
+                    y_label=f"average-case l2 sharpness, rho = {rho:g}", suptitle="One linear classifier, its logits scaled by alpha")
+    for out in outs:
+        save_figure(fig, Path(out))
