@@ -54,7 +54,7 @@ def measures_arg(text: str):
 
 def _run(a: argparse.Namespace) -> None:
     """Call the command's job function with the parsed arguments."""
-    from sharpgen.jobs import data, figures, measures, metrics, models, report, sharpness, tables, theory
+    from sharpgen.jobs import curvature, data, figures, measures, metrics, models, report, sharpness, tables, theory
 
     inputs = dict(getattr(a, "input", None) or [])
     calls = {
@@ -80,10 +80,12 @@ def _run(a: argparse.Namespace) -> None:
             a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
         "html-report": lambda: report.html_report(
             a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
-            a.max_train_error, a.out),
+            a.max_train_error, a.out, a.curvature),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
         "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
+        "plot-curvature": lambda: curvature.plot_curvature(
+            a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
         "settings": _list_settings,
     }
     calls[a.command]()
@@ -178,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
     s = add("html-report", "one self-contained HTML page of a setting's tables and figures", "correlation", "granulated", "out")
     s.add_argument("--figures", type=Path, nargs="*", default=[])
     s.add_argument("--captures", type=Path, nargs="*", default=[])
+    s.add_argument("--curvature", type=Path, nargs="*", default=[])
     s.add_argument("--color", default="lr")
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)
@@ -194,6 +197,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--n-samples", type=int, required=True)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("plot-curvature", "average-case adaptive sharpness / rho^2 against half the adaptive Hessian trace", "subset")
+    s.add_argument("--model", type=model_arg, nargs="+", required=True, metavar="ID=PATH@ARCH")
+    s.add_argument("--rho", type=float, nargs="+", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--n-samples", type=int, required=True)
+    s.add_argument("--probes", type=int, required=True)
+    s.add_argument("--threads", type=int, default=1)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
     add("settings", "list the registered settings", setting=False)

@@ -217,6 +217,32 @@ def get_figures(wildcards):
     )
 
 
+def curvature_models(setting):
+    return SHEETS[setting]["model_id"].tolist()[
+        : BLOCKS[setting]["curvature"]["models"]
+    ]
+
+
+def get_curvature_checkpoints(wildcards):
+    s = wildcards.setting
+    return {m: checkpoint_path(s, m) for m in curvature_models(s)}
+
+
+def get_curvature_models_arg(wildcards, input):
+    rows = ROWS[wildcards.setting]
+    return " ".join(
+        shlex.quote(f"{m}={input[m]}@{rows.loc[m, 'arch']}")
+        for m in curvature_models(wildcards.setting)
+    )
+
+
+def get_curvature_figure(wildcards):
+    s = wildcards.setting
+    if BLOCKS[s]["curvature"]["models"] == 0:
+        return []
+    return [f"results/figures/{s}/curvature/curvature.png"]
+
+
 def get_captures(wildcards):
     """Sharpness against each correlated hyperparameter, coloured by test error."""
     s = wildcards.setting

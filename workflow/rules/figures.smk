@@ -51,3 +51,29 @@ rule plot_captures:
         "--hyperparameter {wildcards.hyperparameter} --models {input.models} "
         "--metrics {input.metrics} --sharpness {input.sharpness} "
         "--max-train-error {params.max_train_error} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule plot_curvature:
+    input:
+        unpack(get_curvature_checkpoints),
+        subset="results/data/{setting}/subset.pt",
+    output:
+        png=report(
+            "results/figures/{setting}/curvature/curvature.png",
+            caption="../report/curvature.rst",
+            category="Figures",
+            subcategory="{setting}",
+        ),
+        pdf="results/figures/{setting}/curvature/curvature.pdf",
+    log:
+        "results/logs/plot_curvature/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        models=get_curvature_models_arg,
+        curvature=get_setting_param("curvature"),
+    shell:
+        "python -m sharpgen plot-curvature --setting {wildcards.setting} --model {params.models} "
+        "--subset {input.subset} --rho {params.curvature[rho]} --n {params.curvature[n]} "
+        "--n-samples {params.curvature[n_samples]} --probes {params.curvature[probes]} "
+        "--threads {threads} --out {output.png} {output.pdf} > {log} 2>&1"

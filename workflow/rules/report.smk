@@ -23,6 +23,7 @@ rule html_report:
         granulated="results/tables/{setting}/granulated.parquet",
         figures=get_figures,
         captures=get_captures,
+        curvature=get_curvature_figure,
     output:
         "results/report/{setting}.html",
     log:
@@ -36,6 +37,6 @@ rule html_report:
     shell:
         "python -m sharpgen html-report --setting {wildcards.setting} "
         "--correlation {input.correlation} --granulated {input.granulated} "
-        "--figures {input.figures} --captures {input.captures} "
+        "--figures {input.figures} --captures {input.captures} --curvature {input.curvature} "
         "--color {params.figures[color]} --marker '{params.marker}' "
         "--max-train-error {params.max_train_error} --out {output} > {log} 2>&1"

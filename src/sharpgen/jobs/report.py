@@ -21,7 +21,7 @@ def report(setting: str, tables_md: Sequence[Path], figures: Sequence[Path], out
 
 def html_report(
     setting: str, correlation: Path, granulated: Path, figures: Sequence[Path], captures: Sequence[Path],
-    color: str, marker: str | None, max_train_error: float, out: Path,
+    color: str, marker: str | None, max_train_error: float, out: Path, curvature: Sequence[Path] = (),
 ) -> None:
     """One self-contained HTML page: every tau table (Parquet) and every figure, captioned."""
     from sharpgen import tables
@@ -47,6 +47,11 @@ def html_report(
         shown.append(Figure(Path(path), (
             f"What sharpness captures: each definition (one panel each) against the {hyperparameter}, one point per "
             f"model ({n} models), coloured by test error; titles give tau-b between {hyperparameter} and sharpness."
+        )))
+    for path in curvature:
+        shown.append(Figure(Path(path), (
+            "Curvature: average-case adaptive l2 sharpness / rho^2 at shrinking radii, divided by half the adaptive "
+            "Hessian trace (Hutchinson), one panel per model (the first models of the sheet); 1 is the rho -> 0 limit."
         )))
     intro = (
         f"Setting {setting}: Kendall rank correlation between each sharpness definition (and measure) and the "

@@ -86,7 +86,8 @@ class Digits(Setting):
                 "correlation": {"hyperparameters": ["lr"], "oracle": [0.01, 0.05]},
                 "measures": [{"kind": k} for k in BASELINES] + [
                     {"kind": "inverse_margin"}, {"kind": "pacbayes_sigma", "samples": 2, "iters": 8},
-                    {"kind": "hessian_trace", "adaptive": True, "samples": 2}]}
+                    {"kind": "hessian_trace", "adaptive": True, "samples": 2}],
+                "curvature": {"models": 2}}
 
     def sheet(self, block: Mapping[str, Any]) -> pd.DataFrame:
         zoo = block["zoo"]
