@@ -336,3 +336,12 @@ def test_markdown_table_with_interval():
     )
     lines = markdown_table(table, interval=True).splitlines()
     assert lines[2:] == ["| a | 0.50 [0.10, 0.70] |", "| b | 0.25 |"]
+
+
+def test_infinite_values_rank_as_largest_and_tie():
+    x = [1.0, np.inf, 2.0, np.inf, 0.5]
+    y = [1.0, 5.0, 2.0, 4.0, 0.0]
+    tau_b, tau_a, _ = kendall(x, y)
+    assert tau_a == pytest.approx(brute_tau_a(np.array([1.0, 9.0, 2.0, 9.0, 0.5]), np.array(y)))
+    assert tau_b == pytest.approx(stats.kendalltau([1.0, 9.0, 2.0, 9.0, 0.5], y).statistic)
+    assert tau_b_vectorized(np.array(x), np.array(y)) == pytest.approx(tau_b)

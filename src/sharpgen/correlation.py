@@ -67,7 +67,8 @@ def kendall_tau_a(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
 
     Tied pairs contribute 0, so a constant vector gives 0.0. Fewer than two
     values give nan; nan inputs propagate (use :func:`kendall` to drop them).
-    O(M^2) time, O(M) memory, integer accumulation (exact).
+    O(M^2) time, O(M) memory, integer accumulation (exact); comparisons, not differences, so
+    that infinite values (e.g. 1/margin of a model with a negative margin) tie with each other.
     """
     xs = np.asarray(x, dtype=float).ravel()
     ys = np.asarray(y, dtype=float).ravel()
@@ -80,7 +81,9 @@ def kendall_tau_a(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
         return math.nan
     net = 0
     for i in range(m - 1):
-        net += int(np.sum(np.sign(xs[i + 1 :] - xs[i]) * np.sign(ys[i + 1 :] - ys[i]), dtype=np.int64))
+        sx = (xs[i + 1 :] > xs[i]).astype(np.int64) - (xs[i + 1 :] < xs[i])
+        sy = (ys[i + 1 :] > ys[i]).astype(np.int64) - (ys[i + 1 :] < ys[i])
+        net += int(np.sum(sx * sy))
     return 2.0 * net / (m * (m - 1))
 
 
