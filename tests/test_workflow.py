@@ -51,7 +51,12 @@ def test_tiny_study_writes_every_table_with_its_schema(study: Path) -> None:
     assert len(history) == MODELS * 2
     assert set(corr["subgroup"]) == {"all", "arch=resnet", "arch=vit"}
     all_rows = corr[(corr["subgroup"] == "all") & (corr["target"] == "test_error")]
-    assert len(all_rows) == DEFINITIONS and (all_rows["n_models"] == MODELS).all()
+    sharp_rows = all_rows[all_rows["definition"].isin(set(sharp["definition"]))]
+    assert len(sharp_rows) == DEFINITIONS and (all_rows["n_models"] == MODELS).all()
+    measures = tables.read(t / "measures.parquet", tables.MEASURES)  # digits' default measures
+    assert len(measures) == MODELS * measures["measure"].nunique() and measures["measure"].nunique() == 10
+    assert (measures.loc[measures["kind"] == "dist_init", "value"] > 0).all()  # checkpoints keep their init
+    assert set(measures["measure"]) | {"oracle_noise0.01", "oracle_noise0.05"} <= set(all_rows["definition"])
     assert "lr" in set(corr["target"])  # tau(sharpness, lr) beside tau(sharpness, error)
     assert corr.loc[corr["subgroup"] == "all", "p_perm"].between(0, 1).all()  # 4 models: exact permutations
 
@@ -94,7 +99,7 @@ def test_html_report_renders_every_table_and_figure_in_chromium(study: Path, htt
     assert (study / "results" / "figures" / "digits" / "captures" / "lr.png").exists()
     http_server.state.root = report.parent
     result = check_page(report.parent, report.name, http_server.base)
-    assert result["images"] == DEFINITIONS + 1 and result["loaded"] == result["images"], result
+    assert result["images"] == DEFINITIONS + 2 and result["loaded"] == result["images"], result  # + captures, curvature
     assert result["tables"] > 0 and result["rendered"] == result["tables"], result
     shot = screenshot(http_server.url(report.name), ARTIFACTS / "html-report-tiny-study.png")
     print(f"screenshot of the tiny study's report: {shot}")
