@@ -10,9 +10,13 @@
 #   results/metrics/<setting>/{evaluated,published}/<job>.parquet      loss and error per split
 #   results/sharpness/<setting>/<job>.parquet           every definition for a job's models
 #   results/cache/sharpness/<setting>/<model>/<definition>.parquet     one cached pair
+#   results/measures/<setting>/<job>.parquet            every baseline/curvature measure of a job's models
+#   results/cache/measures/<setting>/<model>/<measure>.parquet        one cached (model, measure)
 #   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
 #   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness (with its logit-normalised twin as a second row)
-#   results/report/<setting>.md                         the setting's report
+#   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error
+#   results/report/<setting>.{md,html}                  the setting's report (html: self-contained)
+#   results/theory/dln.{parquet,png,pdf}               diagonal linear networks (no setting)
 # A <job> is a model id (shards: 0) or a shard of models; <setting> a registered setting.
 
 
@@ -24,9 +28,11 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/sharpness.smk"
+include: "workflow/rules/measures.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/theory.smk"
 
 
 rule all:

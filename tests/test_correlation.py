@@ -16,6 +16,8 @@ from sharpgen.correlation import (
     kendall_table,
     kendall_tau_a,
     markdown_table,
+    tau_b_vectorized,
+    tau_statistics,
 )
 
 
@@ -119,7 +121,10 @@ def long_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def test_kendall_table_rows_and_sorting(long_tables):
     table = kendall_table(*long_tables, group_by=["arch", "augment"])
-    assert list(table.columns) == ["measure", "target", "subgroup", "n_models", "tau_b", "tau_a", "p_value"]
+    assert list(table.columns) == [
+        "measure", "target", "subgroup", "n_models", "tau_b", "tau_a", "p_value", "ci_low", "ci_high", "p_perm"
+    ]
+    assert table[["ci_low", "ci_high", "p_perm"]].isna().all().all()  # resamples=0: no resampling
     subgroups = ["all", "arch=resnet", "arch=vit", "augment=False", "augment=True"]
     expected_keys = list(itertools.product(["avg", "worst"], ["ood_error", "test_error"], subgroups))
     assert list(table[["measure", "target", "subgroup"]].itertuples(index=False, name=None)) == expected_keys
@@ -262,3 +267,92 @@ def test_group_by_with_a_plus_makes_one_subgroup_per_combination() -> None:
     assert list(table["subgroup"]) == ["all", "family=r", "family=v", "family=r,augment=False", "family=r,augment=True",
                                        "family=v,augment=False", "family=v,augment=True"]
     assert table.set_index("subgroup").loc["family=v,augment=True", "n_models"] == 2
+
+
+def test_tau_b_vectorized_matches_scipy_on_stacks(tied):
+    x, y = tied
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, x.size, (7, x.size))
+    got = tau_b_vectorized(x[idx], y[idx], axis=-1)
+    expected = [stats.kendalltau(x[i], y[i]).statistic for i in idx]
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert tau_b_vectorized(x[idx].T, y[idx].T, axis=0) == pytest.approx(expected, abs=1e-12)
+    assert math.isnan(tau_b_vectorized(np.ones(5), np.arange(5.0)))
+
+
+def test_tau_statistics_equal_scipy_called_directly(tied):
+    x, y = tied
+
+    def tau(a, b):
+        return stats.kendalltau(a, b).statistic
+
+    boot = stats.bootstrap((x, y), tau, paired=True, vectorized=False, n_resamples=199, method="percentile", rng=np.random.default_rng(5))
+    perm = stats.permutation_test((x, y), tau, permutation_type="pairings", vectorized=False, n_resamples=199, rng=np.random.default_rng(5))
+    low, high, p = tau_statistics(x, y, resamples=199, seed=5)
+    assert (low, high) == pytest.approx((boot.confidence_interval.low, boot.confidence_interval.high), abs=1e-12)
+    assert p == pytest.approx(perm.pvalue, abs=1e-12)
+    assert low < kendall(x, y)[0] < high
+    assert tau_statistics(x, y, resamples=199, seed=5) == (low, high, p)  # seeded
+
+
+def test_permutation_p_value_by_hand():
+    # 4 models: 24 pairings, enumerated exactly. Only the identity gives tau = +1 and only the
+    # reversal tau = -1, so the two-sided p-value of a perfect ordering is 2/24.
+    _, _, p = tau_statistics([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0], resamples=999)
+    assert p == pytest.approx(2 / 24)
+    # x = (1, 2, 3, 4), y = (1, 3, 2, 4): tau = 4/6; |tau| >= 4/6 for 8 of 24 pairings
+    # (tau = +-1: 2; one adjacent swap from either end: 3 + 3), so p = 8/24.
+    _, _, p = tau_statistics([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0], resamples=999)
+    assert p == pytest.approx(8 / 24)
+
+
+def test_bootstrap_interval_of_a_perfect_ordering_is_one_point():
+    x = np.arange(20.0)
+    low, high, p = tau_statistics(x, 3 * x, resamples=199)
+    assert (low, high) == (1.0, 1.0)
+    assert p <= 2 / 200  # two-sided, the observed pairing counted: the smallest p of 199 permutations
+
+
+def test_bootstrap_interval_is_nan_with_too_few_models():
+    low, high, _ = tau_statistics([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0], resamples=199)
+    assert math.isnan(low) and math.isnan(high)
+
+
+def test_kendall_table_with_resampling_matches_tau_statistics(long_tables):
+    measures, targets, groups = long_tables
+    table = kendall_table(measures, targets, groups, ["arch"], resamples=99, seed=2)
+    row = table[(table.measure == "avg") & (table.target == "ood_error") & (table.subgroup == "all")].iloc[0]
+    m = measures[measures.measure == "avg"].set_index("model_id").value.sort_index()
+    t = targets[targets.target == "ood_error"].set_index("model_id").value.sort_index()
+    assert (row.ci_low, row.ci_high, row.p_perm) == pytest.approx(tau_statistics(m, t, 99, seed=2), nan_ok=True)
+    assert row.p_perm > 0
+
+
+def test_granulated_psi_a_counts_ties_as_zero():
+    # One axis (lr) within two augment groups; errors tie for two of three models in group 0.
+    frame = factorial_grid()
+    frame.loc[frame.augment == 0, "error"] = [0.1, 0.1, 0.2]
+    result = granulated_kendall(frame, "sharpness", "error", ["augment", "lr"]).set_index("axis")
+    # group augment=0: sharpness (0.1, 1, 10), error (0.1, 0.1, 0.2): pairs (+0, +1, +1)
+    # tau-a = 2/3; tau-b = 2 / sqrt(3 * 2) = 0.8165; group augment=1: both +1.
+    assert result.loc["lr", "psi_a"] == pytest.approx((2 / 3 + 1) / 2)
+    assert result.loc["lr", "psi"] == pytest.approx((2 / np.sqrt(6) + 1) / 2)
+    assert result.loc["Psi", "psi_a"] == pytest.approx((result.loc["lr", "psi_a"] + result.loc["augment", "psi_a"]) / 2)
+
+
+def test_markdown_table_with_interval():
+    table = pd.DataFrame(
+        {"measure": ["a", "b"], "target": ["t", "t"], "subgroup": ["all", "all"], "tau_b": [0.5, 0.25],
+         "ci_low": [0.1, np.nan], "ci_high": [0.7, np.nan]}
+    )
+    lines = markdown_table(table, interval=True).splitlines()
+    assert lines[2:] == ["| a | 0.50 [0.10, 0.70] |", "| b | 0.25 |"]
+
+
+def test_infinite_values_rank_as_largest_and_tie():
+    x = [1.0, np.inf, 2.0, np.inf, 0.5]
+    y = [1.0, 5.0, 2.0, 4.0, 0.0]
+    tau_b, tau_a, _ = kendall(x, y)
+    assert tau_a == pytest.approx(brute_tau_a(np.array([1.0, 9.0, 2.0, 9.0, 0.5]), np.array(y)))
+    assert tau_b == pytest.approx(stats.kendalltau([1.0, 9.0, 2.0, 9.0, 0.5], y).statistic)
+    assert tau_b_vectorized(np.array(x), np.array(y)) == pytest.approx(tau_b)

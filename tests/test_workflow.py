@@ -14,12 +14,13 @@ import pytest
 import torch
 
 from sharpgen import tables
-from helpers.workflow import TINY, env, job_counts, snakemake, snakemake_command, workdir
+from helpers.workflow import REPO, TINY, env, job_counts, snakemake, snakemake_command, workdir
 
 pytestmark = pytest.mark.slow
 MODELS = 4
 DEFINITIONS = 2
 SHARDS = 2
+ARTIFACTS = Path(os.environ.get("SHARPGEN_TEST_ARTIFACTS", REPO / "results" / "test-artifacts"))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,14 @@ def test_tiny_study_writes_every_table_with_its_schema(study: Path) -> None:
     assert len(history) == MODELS * 2
     assert set(corr["subgroup"]) == {"all", "arch=resnet", "arch=vit"}
     all_rows = corr[(corr["subgroup"] == "all") & (corr["target"] == "test_error")]
-    assert len(all_rows) == DEFINITIONS and (all_rows["n_models"] == MODELS).all()
+    sharp_rows = all_rows[all_rows["definition"].isin(set(sharp["definition"]))]
+    assert len(sharp_rows) == DEFINITIONS and (all_rows["n_models"] == MODELS).all()
+    measures = tables.read(t / "measures.parquet", tables.MEASURES)  # digits' default measures
+    assert len(measures) == MODELS * measures["measure"].nunique() and measures["measure"].nunique() == 10
+    assert (measures.loc[measures["kind"] == "dist_init", "value"] > 0).all()  # checkpoints keep their init
+    assert set(measures["measure"]) | {"oracle_noise0.01", "oracle_noise0.05"} <= set(all_rows["definition"])
+    assert "lr" in set(corr["target"])  # tau(sharpness, lr) beside tau(sharpness, error)
+    assert corr.loc[corr["subgroup"] == "all", "p_perm"].between(0, 1).all()  # 4 models: exact permutations
     subset = tables.read(study / "results" / "data" / "digits" / "subset.parquet", tables.SUBSET)
     assert subset["index"].tolist() == list(range(256)) and (subset["source"] == "train").all()  # digits: the first n
     assert "class histogram: 10 classes" in (study / "results" / "logs" / "prepare_subset" / "digits.log").read_text()
@@ -87,6 +95,19 @@ def test_figures_and_report_exist_and_one_figure_rebuilds_alone(study: Path) -> 
     assert figures[0].read_bytes() == before  # same tables, same bytes
 
 
+def test_html_report_renders_every_table_and_figure_in_chromium(study: Path, http_server) -> None:
+    from helpers.browser import check_page, screenshot
+
+    report = study / "results" / "report" / "digits.html"
+    assert (study / "results" / "figures" / "digits" / "captures" / "lr.png").exists()
+    http_server.state.root = report.parent
+    result = check_page(report.parent, report.name, http_server.base)
+    assert result["images"] == DEFINITIONS + 2 and result["loaded"] == result["images"], result  # + captures, curvature
+    assert result["tables"] > 0 and result["rendered"] == result["tables"], result
+    shot = screenshot(http_server.url(report.name), ARTIFACTS / "html-report-tiny-study.png")
+    print(f"screenshot of the tiny study's report: {shot}")
+
+
 def test_changing_nothing_reruns_nothing(study: Path) -> None:
     dry = snakemake(study, "--configfile", str(TINY), "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr
@@ -109,7 +130,9 @@ def test_adding_a_radius_computes_only_the_new_pairs(study: Path, tmp_path: Path
         "aggregate_sharpness": 1,
         "correlate": 1,
         "plot_figure": DEFINITIONS + 1,
+        "plot_captures": 1,
         "report": 1,
+        "html_report": 1,
         "all": 1,
     }
     snakemake(study, *args)

@@ -35,6 +35,30 @@ def kept_models(metrics: pd.DataFrame, max_train_error: float) -> pd.Index:
     return train.index[train <= max_train_error]
 
 
+def hyperparameter_targets(models: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Long table [model_id, target, value] of numeric model columns (e.g. the learning rate):
+    tau(sharpness, lr) says how much of a measure the training recipe already explains."""
+    frames = []
+    for column in columns:
+        values = pd.to_numeric(models[column], errors="coerce")
+        frames.append(pd.DataFrame({"model_id": models["model_id"], "target": column, "value": values.astype(float)}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model_id", "target", "value"])
+
+
+def oracle_measures(metrics: pd.DataFrame, levels: Sequence[float], seed: int) -> pd.DataFrame:
+    """Oracle rows [model_id, definition, sharpness_loss] (Jiang et al. 2020): the test error plus
+    Gaussian noise of standard deviation ``level`` (seeded), as a yardstick of what a tau means."""
+    import numpy as np
+
+    test = metrics[metrics["split"] == "test"].sort_values("model_id")
+    frames = []
+    for i, level in enumerate(levels):
+        noise = np.random.default_rng([seed, i]).normal(0.0, level, len(test))
+        frames.append(pd.DataFrame({"model_id": test["model_id"].to_numpy(), "definition": f"oracle_noise{level:g}",
+                                    "sharpness_loss": test["error"].to_numpy(dtype=float) + noise}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model_id", "definition", "sharpness_loss"])
+
+
 def correlate(
     setting: str,
     models: pd.DataFrame,
@@ -43,17 +67,33 @@ def correlate(
     group_by: Sequence[str],
     axes: Sequence[str],
     max_train_error: float,
+    hyperparameters: Sequence[str] = (),
+    resamples: int = 0,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Kendall tau of every definition against every target (all models and subgroups), and
-    the granulated coefficient over the hyperparameter ``axes``."""
-    missing = [c for c in (*group_columns(group_by), *axes) if c not in models.columns]
+    the granulated coefficient over the hyperparameter ``axes``.
+
+    ``sharpness`` is long ``[model_id, definition, sharpness_loss]`` (sharpness definitions and
+    other measures alike). Targets are the errors and generalization gaps, then the model
+    columns ``hyperparameters`` (e.g. ``lr``; not in the granulated coefficient). With
+    ``resamples > 0`` every tau gets a bootstrap interval and a permutation p-value
+    (:func:`sharpgen.correlation.tau_statistics`).
+    """
+    missing = [c for c in (*group_columns(group_by), *axes, *hyperparameters) if c not in models.columns]
     if missing:
         raise ValueError(f"config {setting}.correlation names columns {missing} that the model sheet lacks; choose from {sorted(models.columns)}")
     keep = kept_models(metrics, max_train_error)
     measures = sharpness[sharpness["model_id"].isin(keep)].rename(columns={"definition": "measure", "sharpness_loss": "value"})
     target_frame = targets(metrics[metrics["model_id"].isin(keep)])
-    groups = models[models["model_id"].isin(keep)][["model_id", *group_columns(group_by)]]
-    table = kendall_table(measures[["model_id", "measure", "value"]], target_frame, groups, group_by)
+    kept_sheet = models[models["model_id"].isin(keep)]
+    all_targets = pd.concat([target_frame, hyperparameter_targets(kept_sheet, hyperparameters)], ignore_index=True)
+    groups = kept_sheet[["model_id", *group_columns(group_by)]]
+    table = kendall_table(measures[["model_id", "measure", "value"]], all_targets, groups, group_by, resamples, confidence, seed)
+    # hyperparameter columns after the errors (a stable sort keeps the rest of the order)
+    table = table.assign(_hp=table["target"].isin(list(hyperparameters))).sort_values(["measure", "_hp"], kind="stable")
+    table = table.drop(columns="_hp").reset_index(drop=True)
     table = table.rename(columns={"measure": "definition"}).assign(setting=setting)
 
     granulated = []
@@ -65,6 +105,6 @@ def correlate(
             for target in wide_targets.columns:
                 g = granulated_kendall(frame, "value", target, axes)
                 granulated.append(g.assign(setting=setting, definition=definition, target=target))
-    columns = ["setting", "definition", "target", "axis", "psi", "n_groups", "n_skipped"]
+    columns = ["setting", "definition", "target", "axis", "psi", "psi_a", "n_groups", "n_skipped"]
     gran = pd.concat(granulated, ignore_index=True)[columns] if granulated else pd.DataFrame(columns=columns)
     return table, gran

@@ -13,9 +13,14 @@ from sharpgen.atomic import save_torch
 FORMAT = "sharpgen-checkpoint-1"
 
 
-def save(model: nn.Module, path: str | Path, arch: str, width: int | None, num_classes: int) -> None:
-    """Save architecture and weights atomically; identical models give identical bytes."""
+def save(
+    model: nn.Module, path: str | Path, arch: str, width: int | None, num_classes: int, init_state: dict[str, Any] | None = None
+) -> None:
+    """Save architecture and weights atomically (identical models give identical bytes), and the
+    initial weights when given (distance from initialisation needs them)."""
     payload = {"format": FORMAT, "arch": arch, "width": width, "num_classes": num_classes, "state_dict": model.state_dict()}
+    if init_state is not None:
+        payload["init_state_dict"] = init_state
     save_torch(payload, path)
 
 
@@ -55,3 +60,8 @@ def load(path: str | Path, device: torch.device, arch: str | None = None) -> nn.
             "delete the checkpoint and rerun the workflow"
         ) from None
     return model.to(device).eval()
+
+
+def load_init(path: str | Path) -> dict[str, Any] | None:
+    """The initial weights stored with the checkpoint at ``path`` (None for older checkpoints)."""
+    return _read(Path(path)).get("init_state_dict")

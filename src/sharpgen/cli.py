@@ -55,9 +55,18 @@ def definitions_arg(text: str):
     return [Definition.from_dict(d) for d in json_arg(text)]
 
 
+def measures_arg(text: str):
+    from sharpgen.measures import Measure
+
+    try:
+        return [Measure.from_dict(d) for d in json_arg(text)]
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _run(a: argparse.Namespace) -> None:
     """Call the command's job function with the parsed arguments."""
-    from sharpgen.jobs import data, figures, metrics, models, report, sharpness, tables
+    from sharpgen.jobs import curvature, data, figures, measures, metrics, models, report, sharpness, tables, theory
 
     inputs = dict(getattr(a, "input", None) or [])
     calls = {
@@ -69,15 +78,26 @@ def _run(a: argparse.Namespace) -> None:
         "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out),
         "published-metrics": lambda: metrics.published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
         "sharpness": lambda: sharpness.sharpness(a.setting, a.model, a.subset, a.definitions, a.cache_dir, a.threads, a.out, dict(a.only)),
+        "measures": lambda: measures.measures(a.setting, a.model, a.subset, a.measures, a.cache_dir, a.threads, a.out),
         "models-table": lambda: tables.models_table(a.setting, a.block, a.out),
         "aggregate": lambda: tables.aggregate(a.kind, a.inputs, a.out),
         "correlate": lambda: tables.correlate(
             a.setting, a.models, a.metrics, a.sharpness, a.group_by, a.axes, a.max_train_error,
-            a.out_table, a.out_granulated, a.out_markdown),
+            a.out_table, a.out_granulated, a.out_markdown, a.hyperparameters, a.resamples, a.confidence, a.seed,
+            a.measures, a.oracle),
         "plot": lambda: figures.plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
             a.max_train_error, a.out, a.where),
+        "plot-captures": lambda: figures.plot_captures(
+            a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
+        "html-report": lambda: report.html_report(
+            a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
+            a.max_train_error, a.out, a.curvature),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
+        "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
+        "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
+        "plot-curvature": lambda: curvature.plot_curvature(
+            a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
         "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out),
         "estimate": lambda: _estimate(a),
         "settings": _list_settings,
@@ -144,17 +164,28 @@ def parser() -> argparse.ArgumentParser:
                    help="compute only these definitions (positions in --definitions) for model ID")
     s.add_argument("--threads", type=int, default=1)
 
+    s = add("measures", "every baseline/curvature measure for some models (each pair cached)", "subset", "cache-dir", "out")
+    s.add_argument("--model", type=model_arg, nargs="+", required=True, metavar="ID=PATH@ARCH")
+    s.add_argument("--measures", type=measures_arg, required=True, help="JSON list of measure dicts")
+    s.add_argument("--threads", type=int, default=1)
+
     s = add("models-table", "a setting's model sheet as its models table", "out")
     s.add_argument("--block", type=json_arg, required=True, help="the setting's sheet keys as JSON")
 
     s = add("aggregate", "concatenate per-job tables", "out", setting=False)
-    s.add_argument("--kind", choices=["metrics", "history", "sharpness"], required=True)
+    s.add_argument("--kind", choices=["metrics", "history", "sharpness", "measures"], required=True)
     s.add_argument("--inputs", type=Path, nargs="+", required=True)
 
     s = add("correlate", "Kendall tau tables (Parquet and Markdown)", "models", "metrics", "sharpness", "out-table", "out-granulated", "out-markdown")
     s.add_argument("--group-by", nargs="*", default=[])
     s.add_argument("--axes", nargs="*", default=[])
     s.add_argument("--max-train-error", type=float, default=1.0)
+    s.add_argument("--hyperparameters", nargs="*", default=[], help="model columns correlated beside the errors")
+    s.add_argument("--resamples", type=int, default=0, help="bootstrap resamples and permutations per tau (0: none)")
+    s.add_argument("--confidence", type=float, default=0.95)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--measures", type=Path, default=None, help="the aggregated measures table, if any")
+    s.add_argument("--oracle", type=float, nargs="*", default=[], help="noise levels of the oracle rows")
 
     s = add("plot", "error vs sharpness for one definition (PNG/PDF)", "models", "metrics", "sharpness", "definition")
     s.add_argument("--targets", nargs="+", required=True)
@@ -162,6 +193,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)
     s.add_argument("--where", default=None, metavar="COLUMN=VALUE", help="only the models with this value (a figure view)")
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("plot-captures", "sharpness vs a hyperparameter, coloured by test error (PNG/PDF)", "models", "metrics", "sharpness", "hyperparameter")
+    s.add_argument("--max-train-error", type=float, default=1.0)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
     s = add("report", "a Markdown report of one setting", "out")
@@ -178,11 +213,42 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE", help="top-level overrides, e.g. grid=paper")
     s.add_argument("--calibration-dir", type=Path, default=Path("results/calibration"))
 
+    s = add("html-report", "one self-contained HTML page of a setting's tables and figures", "correlation", "granulated", "out")
+    s.add_argument("--figures", type=Path, nargs="*", default=[])
+    s.add_argument("--captures", type=Path, nargs="*", default=[])
+    s.add_argument("--curvature", type=Path, nargs="*", default=[])
+    s.add_argument("--color", default="lr")
+    s.add_argument("--marker", default=None)
+    s.add_argument("--max-train-error", type=float, default=1.0)
+
+    s = add("theory-dln", "diagonal linear networks: a grid of lr x init scale, sharpness limits and norms", "out-table", setting=False)
+    s.add_argument("--lr", type=float, nargs="+", required=True)
+    s.add_argument("--alpha", type=float, nargs="+", required=True)
+    s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("theory-scale", "sharpness of a linear classifier against the scale of its weights", "out-table", setting=False)
+    s.add_argument("--alpha", type=float, nargs="+", required=True)
+    s.add_argument("--rho", type=float, required=True)
+    s.add_argument("--n-samples", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("plot-curvature", "average-case adaptive sharpness / rho^2 against half the adaptive Hessian trace", "subset")
+    s.add_argument("--model", type=model_arg, nargs="+", required=True, metavar="ID=PATH@ARCH")
+    s.add_argument("--rho", type=float, nargs="+", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--n-samples", type=int, required=True)
+    s.add_argument("--probes", type=int, required=True)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
     add("settings", "list the registered settings", setting=False)
     return p
 
 
-PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "cache-dir", "source")
+PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "cache-dir", "source", "correlation", "granulated")
 
 
 def main(argv: list[str] | None = None) -> int:

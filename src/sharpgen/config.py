@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, validators
 
 from sharpgen import settings
 
-TOP_LEVEL = ("settings", "grid")
+TOP_LEVEL = ("settings", "grid", "theory")
 
 
 def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -124,7 +124,7 @@ def load_common(path: str | Path) -> dict[str, Any]:
 def resolve(config: Mapping[str, Any], common_schema: str | Path) -> dict[str, dict[str, Any]]:
     """Validated blocks of the settings the config runs, by name.
 
-    Every top-level key besides ``settings`` and ``grid`` must name a registered setting.
+    Every top-level key besides ``settings``, ``grid`` and ``theory`` must name a registered setting.
     """
     known = settings.names()
     for key in config:

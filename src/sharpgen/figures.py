@@ -121,9 +121,11 @@ def _plot(
     x_label: str,
     log_color: bool,
     suptitle: str | None = None,
+    sharex: bool = True,
 ) -> Figure:
     """A grid of scatter panels: ``rows`` of (row label, panels ``(frame, title, y_label)``),
-    sharing x within a row (one sharpness variant), the colour scale and the markers.
+    sharing x within a row (one sharpness variant; unless not ``sharex``), the colour scale and
+    the markers.
 
     The constrained layout is computed once and then frozen, so that every
     later save draws the same geometry (byte-identical files).
@@ -140,7 +142,7 @@ def _plot(
         cmap = colormaps[mpl.rcParams["image.cmap"]]
         width, height = mpl.rcParams["figure.figsize"]
         fig = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
-        axes = fig.subplots(n_rows, n_cols, sharex="row", squeeze=False)
+        axes = fig.subplots(n_rows, n_cols, sharex="row" if sharex else "none", squeeze=False)
         for r, ((label, panels), shown_row) in enumerate(zip(rows, grid, strict=True)):
             for ax, shown, (frame, title, y_label) in zip(axes[r], shown_row, panels, strict=True):
                 if marker is None:
@@ -158,7 +160,7 @@ def _plot(
                 ax.set_title(_title(title, kendall(frame[x], frame[y])[0]))
                 ax.set_xlabel(x_label)
                 ax.set_ylabel(f"{label}\n{y_label}" if label and ax is axes[r][0] else y_label)
-                if log_x:
+                if log_x if sharex else _use_log_x(shown[x].to_numpy(dtype=float)):
                     ax.set_xscale("log")
         if categories:
             handles = [Line2D([], [], marker=m, linestyle="", color="0.35", markerfacecolor="0.35" if filled else "none", label=str(v))
@@ -204,10 +206,14 @@ def plot_grid(
     x_label: str,
     log_color: bool = True,
     suptitle: str | None = None,
+    y_label: str | None = None,
+    sharex: bool = True,
 ) -> Figure:
     """A row of panels, one per entry of ``frames`` in mapping order, sharing the x axis.
 
-    ``suptitle``, when given, titles the whole figure (e.g. the sharpness definition).
+    ``suptitle``, when given, titles the whole figure (e.g. the sharpness definition);
+    ``y_label``, when given, labels every panel's y axis (else the panel's key does);
+    ``sharex=False`` gives each panel its own x range (different quantities per panel).
 
     Each key (e.g. ``"Test error"``, ``"OOD error (CIFAR-10-C)"``) is its panel's
     title and y label; each frame has one row per model with columns ``x``,
@@ -215,7 +221,8 @@ def plot_grid(
     :func:`plot_error_vs_sharpness` and titled with its own tau-b; the colour
     scale, marker legend (first panel) and log/linear x choice are common.
     """
-    return plot_rows({"": frames}, x, y, color, marker, x_label, log_color, suptitle)
+    panels = [(frame, key, y_label or key) for key, frame in frames.items()]
+    return _plot([(None, panels)], x, y, color, marker, x_label, log_color, suptitle, sharex)
 
 
 def plot_rows(

@@ -7,8 +7,10 @@ Tidy, long tables of raw numbers, sorted deterministically:
 - history:     one row per (model, epoch): the training curve.
 - sharpness:   one row per (model, definition): every field of the definition, sharpness of
                loss and error, clean values, diagnostics, device and versions.
-- correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-value.
-- granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi.
+- measures:    one row per (model, measure): baseline and curvature measures (sharpgen.measures).
+- correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-values,
+               bootstrap interval.
+- granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi (tau-b, tau-a).
 - subset:      one row per example of the sharpness data: where it comes from, its label.
 """
 
@@ -112,7 +114,10 @@ CORRELATION = pa.schema(
         pa.field("n_models", pa.int64()),
         pa.field("tau_b", pa.float64()),
         pa.field("tau_a", pa.float64()),
-        pa.field("p_value", pa.float64()),
+        pa.field("p_value", pa.float64()),  # scipy's asymptotic test of tau-b
+        pa.field("ci_low", pa.float64()),  # bootstrap interval of tau-b over models
+        pa.field("ci_high", pa.float64()),
+        pa.field("p_perm", pa.float64()),  # two-sided permutation p-value of tau-b
     ]
 )
 
@@ -122,7 +127,8 @@ GRANULATED = pa.schema(
         pa.field("definition", pa.string(), nullable=False),
         pa.field("target", pa.string(), nullable=False),
         pa.field("axis", pa.string(), nullable=False),
-        pa.field("psi", pa.float64()),
+        pa.field("psi", pa.float64()),  # with tau-b within groups
+        pa.field("psi_a", pa.float64()),  # with tau-a (Jiang et al.)
         pa.field("n_groups", pa.int64()),
         pa.field("n_skipped", pa.int64()),
     ]
@@ -138,8 +144,20 @@ SUBSET = pa.schema(
     ]
 )
 
+MEASURES = pa.schema(
+    [
+        *IDENTITY,
+        pa.field("measure", pa.string(), nullable=False),  # sharpgen.measures.Measure.id
+        pa.field("kind", pa.string()),
+        pa.field("value", pa.float64()),
+        pa.field("seconds", pa.float64()),
+        pa.field("fingerprint", pa.string()),  # checkpoint, data subset and measures source
+    ]
+)
+
 SORT_KEYS: Mapping[str, list[str]] = {
     "subset": ["setting", "position"],
+    "measures": ["setting", "model_id", "measure"],
     "models": ["setting", "model_id"],
     "metrics": ["setting", "model_id", "split"],
     "history": ["setting", "model_id", "epoch"],

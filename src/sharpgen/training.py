@@ -81,6 +81,12 @@ def _optimizer(cfg: TrainConfig, params: list[Tensor]) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected 'sgd' or 'adamw'")
 
 
+def initial_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    """The untrained model that :func:`train` starts from (on the CPU): seeded with ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    return build_model(cfg.arch, num_classes=num_classes, width=cfg.width)
+
+
 def train(
     cfg: TrainConfig,
     x: Tensor,
@@ -97,8 +103,7 @@ def train(
     History entries: epoch (1-based), lr (of the epoch's last step), train_loss and train_error
     (averaged over the epoch's batches, on augmented data when enabled), seconds.
     """
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.arch, num_classes=int(y.max()) + 1, width=cfg.width).to(device)
+    model = initial_model(cfg, num_classes=int(y.max()) + 1).to(device)
     return fit(model, cfg, x, y, device, augment_batch if cfg.augment else None, cyclic_lr, on_epoch)
 
 

@@ -51,6 +51,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_.=+-]+",
     job=r"[A-Za-z0-9_.=+-]+",
     definition=r"[A-Za-z0-9_.=+-]+",
+    hyperparameter=r"[A-Za-z0-9_]+",
     filename=r"[^/]+",
     arch=r"[A-Za-z0-9_.-]+",
     view=r"[A-Za-z0-9_.+-]+=[A-Za-z0-9_.+-]+",
@@ -217,6 +218,26 @@ def get_job_selection(wildcards):
     return f"--only {' '.join(parts)}" if parts else ""
 
 
+def get_measures_json(wildcards):
+    return as_json(BLOCKS[wildcards.setting]["measures"])
+
+
+def get_job_measures(wildcards):
+    s = wildcards.setting
+    return expand(f"results/measures/{s}/{{job}}.parquet", job=JOBS[s])
+
+
+def get_measures_table(wildcards):
+    """The aggregated measures table, when the setting configures measures."""
+    s = wildcards.setting
+    return [f"results/tables/{s}/measures.parquet"] if BLOCKS[s]["measures"] else []
+
+
+def get_measures_arg(wildcards, input):
+    """Params: --measures PATH for the correlate job, or nothing."""
+    return f"--measures {input.measures}" if input.measures else ""
+
+
 def get_job_metrics(wildcards):
     """Each job's metrics, evaluated here or published, as the setting's block says."""
     s = wildcards.setting
@@ -265,14 +286,54 @@ def upstream_artefacts(setting):
     return [*paths, f"results/data/{setting}/subset.pt"]
 
 
+def curvature_models(setting):
+    return SHEETS[setting]["model_id"].tolist()[
+        : BLOCKS[setting]["curvature"]["models"]
+    ]
+
+
+def get_curvature_checkpoints(wildcards):
+    s = wildcards.setting
+    return {m: checkpoint_path(s, m) for m in curvature_models(s)}
+
+
+def get_curvature_models_arg(wildcards, input):
+    rows = ROWS[wildcards.setting]
+    return " ".join(
+        shlex.quote(f"{m}={input[m]}@{rows.loc[m, 'arch']}")
+        for m in curvature_models(wildcards.setting)
+    )
+
+
+def get_curvature_figure(wildcards):
+    s = wildcards.setting
+    if BLOCKS[s]["curvature"]["models"] == 0:
+        return []
+    return [f"results/figures/{s}/curvature/curvature.png"]
+
+
+def get_captures(wildcards):
+    """Sharpness against each correlated hyperparameter, coloured by test error."""
+    s = wildcards.setting
+    return expand(
+        f"results/figures/{s}/captures/{{hyperparameter}}.png",
+        hyperparameter=BLOCKS[s]["correlation"]["hyperparameters"],
+    )
+
+
 def get_final_outputs():
     out = []
     for s in SETTINGS:
         out += upstream_artefacts(s)
         out.append(f"results/report/{s}.md")
+        out.append(f"results/report/{s}.html")
         if (SHEETS[s]["source"] == "train").any():
             out.append(f"results/tables/{s}/history.parquet")
         out += _figures(s)
+    if config["theory"]["dln"]["run"]:
+        out.append("results/theory/dln.png")
+    if config["theory"]["scale"]["run"]:
+        out.append("results/theory/classifier_scale.png")
     return out
 
 

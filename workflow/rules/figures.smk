@@ -55,3 +55,55 @@ rule plot_figure_view:
         "--targets {params.figures[targets]} --color {params.figures[color]} "
         "--marker '{params.marker}' --max-train-error {params.max_train_error} "
         "--where {wildcards.view} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule plot_captures:
+    input:
+        models="results/tables/{setting}/models.parquet",
+        metrics="results/tables/{setting}/metrics.parquet",
+        sharpness="results/tables/{setting}/sharpness.parquet",
+    output:
+        png=report(
+            "results/figures/{setting}/captures/{hyperparameter}.png",
+            caption="../report/captures.rst",
+            category="Figures",
+            subcategory="{setting}",
+        ),
+        pdf="results/figures/{setting}/captures/{hyperparameter}.pdf",
+    log:
+        "results/logs/plot_captures/{setting}/{hyperparameter}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        max_train_error=get_setting_param("sharpness", "max_train_error"),
+    shell:
+        "python -m sharpgen plot-captures --setting {wildcards.setting} "
+        "--hyperparameter {wildcards.hyperparameter} --models {input.models} "
+        "--metrics {input.metrics} --sharpness {input.sharpness} "
+        "--max-train-error {params.max_train_error} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule plot_curvature:
+    input:
+        unpack(get_curvature_checkpoints),
+        subset="results/data/{setting}/subset.pt",
+    output:
+        png=report(
+            "results/figures/{setting}/curvature/curvature.png",
+            caption="../report/curvature.rst",
+            category="Figures",
+            subcategory="{setting}",
+        ),
+        pdf="results/figures/{setting}/curvature/curvature.pdf",
+    log:
+        "results/logs/plot_curvature/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        models=get_curvature_models_arg,
+        curvature=get_setting_param("curvature"),
+    shell:
+        "python -m sharpgen plot-curvature --setting {wildcards.setting} --model {params.models} "
+        "--subset {input.subset} --rho {params.curvature[rho]} --n {params.curvature[n]} "
+        "--n-samples {params.curvature[n_samples]} --probes {params.curvature[probes]} "
+        "--threads {threads} --out {output.png} {output.pdf} > {log} 2>&1"

@@ -15,3 +15,28 @@ rule report:
     shell:
         "python -m sharpgen report --setting {wildcards.setting} --tables {input.tables} "
         "--figures {input.figures} --out {output} > {log} 2>&1"
+
+
+rule html_report:
+    input:
+        correlation="results/tables/{setting}/correlation.parquet",
+        granulated="results/tables/{setting}/granulated.parquet",
+        figures=get_figures,
+        captures=get_captures,
+        curvature=get_curvature_figure,
+    output:
+        "results/report/{setting}.html",
+    log:
+        "results/logs/html_report/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        figures=get_setting_param("figures"),
+        marker=get_figure_marker,
+        max_train_error=get_setting_param("sharpness", "max_train_error"),
+    shell:
+        "python -m sharpgen html-report --setting {wildcards.setting} "
+        "--correlation {input.correlation} --granulated {input.granulated} "
+        "--figures {input.figures} --captures {input.captures} --curvature {input.curvature} "
+        "--color {params.figures[color]} --marker '{params.marker}' "
+        "--max-train-error {params.max_train_error} --out {output} > {log} 2>&1"

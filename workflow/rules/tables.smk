@@ -38,6 +38,19 @@ rule aggregate_sharpness:
         "python -m sharpgen aggregate --kind sharpness --inputs {input} --out {output} > {log} 2>&1"
 
 
+rule aggregate_measures:
+    input:
+        get_job_measures,
+    output:
+        "results/tables/{setting}/measures.parquet",
+    log:
+        "results/logs/aggregate_measures/{setting}.log",
+    conda:
+        "../../envs/sharpgen.yaml"
+    shell:
+        "python -m sharpgen aggregate --kind measures --inputs {input} --out {output} > {log} 2>&1"
+
+
 rule aggregate_history:
     input:
         get_histories,
@@ -56,6 +69,7 @@ rule correlate:
         models="results/tables/{setting}/models.parquet",
         metrics="results/tables/{setting}/metrics.parquet",
         sharpness="results/tables/{setting}/sharpness.parquet",
+        measures=get_measures_table,
     output:
         table="results/tables/{setting}/correlation.parquet",
         granulated="results/tables/{setting}/granulated.parquet",
@@ -67,9 +81,14 @@ rule correlate:
     params:
         correlation=get_setting_param("correlation"),
         max_train_error=get_setting_param("sharpness", "max_train_error"),
+        measures=get_measures_arg,
     shell:
         "python -m sharpgen correlate --setting {wildcards.setting} --models {input.models} "
         "--metrics {input.metrics} --sharpness {input.sharpness} "
         "--group-by {params.correlation[group_by]} --axes {params.correlation[axes]} "
-        "--max-train-error {params.max_train_error} --out-table {output.table} "
+        "--max-train-error {params.max_train_error} "
+        "--hyperparameters {params.correlation[hyperparameters]} "
+        "--resamples {params.correlation[resamples]} --confidence {params.correlation[confidence]} "
+        "--seed {params.correlation[seed]} --oracle {params.correlation[oracle]} "
+        "{params.measures} --out-table {output.table} "
         "--out-granulated {output.granulated} --out-markdown {output.markdown} > {log} 2>&1"

@@ -71,3 +71,32 @@ def plot(
                     log_color=log_color, suptitle=title)
     for out in outs:
         save_figure(fig, Path(out))
+
+
+def plot_captures(
+    setting: str, hyperparameter: str, models: Path, metrics: Path, sharpness: Path, max_train_error: float, outs: Sequence[Path],
+) -> None:
+    """What sharpness captures: every definition against ``hyperparameter`` (e.g. the learning
+    rate), one panel per definition, coloured by the test error; titles give tau(lr, sharpness)."""
+    from sharpgen.figures import plot_grid, save_figure
+
+    models_ = tables.read(models, tables.models_schema(setting))
+    if hyperparameter not in models_.columns:
+        raise ValueError(f"config {setting}.correlation.hyperparameters names {hyperparameter!r}, not a model column; choose from {sorted(models_.columns)}")
+    metrics_ = tables.read(metrics, tables.METRICS)
+    sharp = tables.read(sharpness, tables.SHARPNESS)
+    kept = analysis.kept_models(metrics_, max_train_error)
+    test = metrics_[metrics_["split"] == "test"][["model_id", "error"]].rename(columns={"error": "test_error"})
+    base = models_[models_["model_id"].isin(kept)][["model_id", hyperparameter]].merge(test, on="model_id")
+    base[hyperparameter] = base[hyperparameter].astype(float)
+    frames = {}
+    for definition, rows in sharp.groupby("definition", sort=True):
+        frames[definition] = base.merge(rows[["model_id", "sharpness_loss"]], on="model_id")
+    if not frames or all(f.empty for f in frames.values()):
+        raise ValueError(f"no sharpness rows for the kept models of {setting} in {sharpness}")
+    fig = plot_grid(
+        frames, x=hyperparameter, y="sharpness_loss", color="test_error", marker=None, x_label=hyperparameter,
+        log_color=False, suptitle=f"{setting}: sharpness against {hyperparameter}, colour = test error", y_label="sharpness",
+    )
+    for out in outs:
+        save_figure(fig, Path(out))

@@ -31,7 +31,7 @@ def train_model(setting: str, row: Mapping[str, Any], dataset: Path, threads: in
     frame = pd.DataFrame(history).assign(setting=setting, model_id=row["model_id"])
     tables.write(frame, out_history, tables.HISTORY, "history")
     num_classes = int(splits["train"][1].max()) + 1
-    setting_.save_model(model.cpu(), row, out_checkpoint, num_classes)
+    setting_.save_model(model.cpu(), row, out_checkpoint, num_classes, setting_.initial_state(row, num_classes))
 
 
 def download(url: str, out: Path, lock: Path) -> None:

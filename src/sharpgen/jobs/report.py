@@ -17,3 +17,45 @@ def report(setting: str, tables_md: Sequence[Path], figures: Sequence[Path], out
     parts += [f"![{Path(fig).stem}]({os.path.relpath(fig, Path(out).parent)})\n" for fig in figures]
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(parts))
+
+
+def html_report(
+    setting: str, correlation: Path, granulated: Path, figures: Sequence[Path], captures: Sequence[Path],
+    color: str, marker: str | None, max_train_error: float, out: Path, curvature: Sequence[Path] = (),
+) -> None:
+    """One self-contained HTML page: every tau table (Parquet) and every figure, captioned."""
+    from sharpgen import tables
+    from sharpgen.htmlreport import Figure, page
+
+    corr = tables.read(correlation, tables.CORRELATION)
+    gran = tables.read(granulated, tables.GRANULATED)
+    all_models = corr[corr["subgroup"] == "all"]
+    shown = []
+    for path in figures:
+        definition = Path(path).stem
+        rows = all_models[all_models["definition"] == definition]
+        n = int(rows["n_models"].max()) if len(rows) else 0
+        shown.append(Figure(Path(path), (
+            f"Errors (one panel per target) against sharpness {definition}, one point per model ({n} models with "
+            f"training error <= {max_train_error}); colour: {color}" + (f", marker: {marker}" if marker else "")
+            + "; each panel's title gives Kendall's tau-b."
+        )))
+    for path in captures:
+        hyperparameter = Path(path).stem
+        rows = all_models[all_models["target"] == hyperparameter]
+        n = int(rows["n_models"].max()) if len(rows) else 0
+        shown.append(Figure(Path(path), (
+            f"What sharpness captures: each definition (one panel each) against the {hyperparameter}, one point per "
+            f"model ({n} models), coloured by test error; titles give tau-b between {hyperparameter} and sharpness."
+        )))
+    for path in curvature:
+        shown.append(Figure(Path(path), (
+            "Curvature: average-case adaptive l2 sharpness / rho^2 at shrinking radii, divided by half the adaptive "
+            "Hessian trace (Hutchinson), one panel per model (the first models of the sheet); 1 is the rho -> 0 limit."
+        )))
+    intro = (
+        f"Setting {setting}: Kendall rank correlation between each sharpness definition (and measure) and the "
+        f"generalization targets, over the models with training error <= {max_train_error}, then every figure."
+    )
+    with atomic_path(out) as tmp:
+        tmp.write_text(page(setting, intro, corr, gran, shown))

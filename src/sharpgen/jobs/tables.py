@@ -12,7 +12,7 @@ from sharpgen import analysis, plan, tables
 from sharpgen.atomic import atomic_path
 from sharpgen.log import log
 
-KINDS = {"metrics": tables.METRICS, "history": tables.HISTORY, "sharpness": tables.SHARPNESS}
+KINDS = {"metrics": tables.METRICS, "history": tables.HISTORY, "sharpness": tables.SHARPNESS, "measures": tables.MEASURES}
 
 
 def models_table(setting: str, block: Mapping[str, Any], out: Path) -> None:
@@ -32,34 +32,71 @@ def aggregate(kind: str, inputs: Sequence[Path], out: Path) -> None:
     log(f"{kind}: {len(frame)} rows from {len(inputs)} files -> {out}")
 
 
+def granulated_markdown(gran: pd.DataFrame, target: str) -> str:
+    """Per-axis psi_i and Psi for one target: rows definitions, columns axes then Psi, tau-b
+    (tau-a, Jiang et al.'s variant, in brackets)."""
+    from sharpgen.correlation import _format_cell
+
+    part = gran[gran["target"] == target]
+    axes = [a for a in pd.unique(part["axis"]).tolist() if a != "Psi"] + ["Psi"]
+    lines = ["| definition | " + " | ".join(axes) + " |", "| --- |" + " ---: |" * len(axes)]
+    for definition, rows in part.groupby("definition", sort=True):
+        by_axis = rows.set_index("axis")
+        cells = [f"{_format_cell(float(by_axis.loc[a, 'psi']), 2)} ({_format_cell(float(by_axis.loc[a, 'psi_a']), 2)})" for a in axes]
+        lines.append(f"| {definition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def correlation_markdown(setting: str, table: pd.DataFrame, gran: pd.DataFrame, kept: int, total: int, max_train_error: float) -> str:
-    """The tau tables as Markdown, shaped like the paper's: all models, then each subgroup, then Psi."""
+    """The tau tables as Markdown, shaped like the paper's: all models with confidence intervals
+    and permutation p-values, then each subgroup, then psi_i and Psi."""
     from sharpgen.correlation import markdown_table
 
     measures = table.rename(columns={"definition": "measure"})
+    has_ci = bool(measures["ci_low"].notna().any())
     sections = [
         f"# Kendall tau, setting {setting}\n",
         f"{kept} of {total} models (training error <= {max_train_error}).",
-        "tau-b (tie-corrected; tau-a is in correlation.parquet), all models:\n",
-        markdown_table(measures, subgroup="all"),
+        "tau-b (tie-corrected; tau-a is in correlation.parquet), all models"
+        + (", with its 95% bootstrap interval over models in brackets" if has_ci else "")
+        + ". Columns named after a hyperparameter (e.g. lr) correlate the measure with the training recipe, "
+        "not with generalization:\n",
+        markdown_table(measures, subgroup="all", interval=has_ci),
     ]
+    if measures["p_perm"].notna().any():
+        sections += ["\n## Permutation p-values (two-sided), all models\n", markdown_table(measures, value="p_perm", subgroup="all", digits=3)]
     for subgroup in sorted(set(table["subgroup"]) - {"all"}):
-        sections += [f"\n## {subgroup}\n", markdown_table(measures, subgroup=subgroup)]
+        sections += [f"\n## {subgroup}\n", markdown_table(measures, subgroup=subgroup, interval=has_ci)]
     if len(gran):
         psi = gran[gran["axis"] == "Psi"].rename(columns={"definition": "measure", "psi": "tau_b"}).assign(subgroup="all")
-        sections += ["\n## Granulated Kendall coefficient Psi (Jiang et al., 2020)\n", markdown_table(psi, subgroup="all")]
+        sections += ["\n## Granulated Kendall coefficient Psi (Jiang et al., 2020), tau-b within groups\n", markdown_table(psi, subgroup="all")]
+        for target in sorted(set(gran["target"])):
+            sections += [
+                f"\n### psi_i per axis and Psi, target {target}: tau-b (tau-a, as Jiang et al.)\n",
+                granulated_markdown(gran, target),
+            ]
     return "\n".join(sections) + "\n"
 
 
 def correlate(
     setting: str, models: Path, metrics: Path, sharpness: Path, group_by: Sequence[str], axes: Sequence[str],
     max_train_error: float, out_table: Path, out_granulated: Path, out_markdown: Path,
+    hyperparameters: Sequence[str] = (), resamples: int = 0, confidence: float = 0.95, seed: int = 0,
+    measures: Path | None = None, oracle: Sequence[float] = (),
 ) -> None:
-    """Kendall tau of every definition against every target, as Parquet and Markdown."""
+    """Kendall tau of every definition (then every measure and oracle) against every target, as
+    Parquet and Markdown."""
     models_ = tables.read(models, tables.models_schema(setting))
     metrics_ = tables.read(metrics, tables.METRICS)
-    sharp = tables.read(sharpness, tables.SHARPNESS)
-    table, gran = analysis.correlate(setting, models_, metrics_, sharp, group_by, axes, max_train_error)
+    sharp = tables.read(sharpness, tables.SHARPNESS)[["model_id", "definition", "sharpness_loss"]]
+    extra = [analysis.oracle_measures(metrics_, oracle, seed)]
+    if measures is not None:
+        rows = tables.read(measures, tables.MEASURES)
+        extra.append(rows.rename(columns={"measure": "definition", "value": "sharpness_loss"})[list(sharp.columns)])
+    sharp = pd.concat([sharp, *extra], ignore_index=True)
+    table, gran = analysis.correlate(
+        setting, models_, metrics_, sharp, group_by, axes, max_train_error, hyperparameters, resamples, confidence, seed
+    )
     tables.write(table[tables.CORRELATION.names], out_table, tables.CORRELATION, "correlation")
     tables.write(gran, out_granulated, tables.GRANULATED, "granulated")
     kept = len(analysis.kept_models(metrics_, max_train_error))

@@ -175,7 +175,7 @@ class AugReg(Collection):
     }
     sheet_keys = (*Collection.sheet_keys, "models_csv", "collection")
     data_keys = ("data_root", "arch", "shifts", "train_n")
-    defaults = {"figures": {"color": "sd", "marker": "aug"}, "correlation": {"group_by": ["aug"]}}
+    defaults = {"figures": {"color": "sd", "marker": "aug"}, "correlation": {"group_by": ["aug"], "hyperparameters": ["adapt_lr"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         upstream = COLLECTIONS[block.get("collection", "i1k")]

@@ -118,11 +118,21 @@ class Setting:
         """Train the model of sheet row ``row`` (for settings whose sheet has ``source: train``)."""
         raise ValueError(f"setting {self.name!r} trains no models")
 
-    def save_model(self, model: nn.Module, row: Mapping[str, Any], path: Path, num_classes: int) -> None:
-        """Store a model trained here (sharpgen's checkpoint format unless the setting has its own)."""
+    def save_model(self, model: nn.Module, row: Mapping[str, Any], path: Path, num_classes: int, init_state: dict[str, torch.Tensor] | None = None) -> None:
+        """Store a model trained here (sharpgen's checkpoint format unless the setting has its own),
+        with its initial weights when the setting knows them."""
         from sharpgen import checkpoint
 
-        checkpoint.save(model, path, arch=row["arch"], width=row.get("width"), num_classes=num_classes)
+        checkpoint.save(model, path, arch=row["arch"], width=row.get("width"), num_classes=num_classes, init_state=init_state)
+
+    def initial_state(self, row: Mapping[str, Any], num_classes: int) -> dict[str, torch.Tensor] | None:
+        """The weights that ``train`` starts from for sheet row ``row`` (stored with the checkpoint
+        for the distance from initialisation); None when the setting does not know them."""
+        return None
+
+    def load_initial_state(self, path: Path) -> dict[str, torch.Tensor] | None:
+        """The initial weights stored with the checkpoint at ``path``, if any."""
+        return None
 
     def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
         """The metrics rows of the published accuracies (error = 1 - accuracy)."""

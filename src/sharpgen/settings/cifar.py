@@ -352,7 +352,8 @@ class Cifar(Collection):
     }
     sheet_keys = (*Collection.sheet_keys, "models_csv", "checkpoints_dir", "checkpoint_urls", "zoo")
     data_keys = (*Collection.data_keys, "data_url", "cifar10c")
-    defaults = {"sharpness": {"max_train_error": 0.01}, "figures": {"color": "lr", "marker": "augment"}}
+    defaults = {"sharpness": {"max_train_error": 0.01}, "figures": {"color": "lr", "marker": "augment"},
+                "correlation": {"hyperparameters": ["lr"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         frames = []
@@ -439,11 +440,9 @@ class Cifar(Collection):
         augment = augmenter(bool(row["augment"]), bool(row["randaug"]))
         return fit(model, cfg, x, y, device, augment, triangular_lr, on_epoch, amp=bool(row["amp"]))
 
-    def save_model(self, model, row: Mapping[str, Any], path: Path, num_classes: int) -> None:
-        """The authors' format, ``{"last": state_dict}``, so that their scripts read it too."""
-        import torch
+    def save_model(self, model, row: Mapping[str, Any], path: Path, num_classes: int, init_state=None) -> None:
+        """The authors' format, ``{"last": state_dict}``, so that their scripts read it too (and
+        ``"init"``: the initial weights, when given); identical models give identical bytes."""
+        from sharpgen.atomic import save_torch
 
-        from sharpgen.atomic import atomic_path
-
-        with atomic_path(path) as tmp:
-            torch.save({"last": model.state_dict()}, tmp)
+        save_torch({"last": model.state_dict(), **({"init": init_state} if init_state is not None else {})}, path)

@@ -42,6 +42,10 @@ def model_id(arch: str, lr: float, batch_size: int, augment: bool, sam_rho: floa
     return f"{arch}-lr{lr:g}-bs{batch_size}-aug{int(augment)}-sam{sam_rho:g}-s{seed}"
 
 
+# the data-free baselines of the default study (sharpgen.measures); the data-dependent ones follow
+BASELINES = ("param_norm", "dist_init", "frobenius_sum", "frobenius_product", "spectral_sum", "spectral_product", "path_norm")
+
+
 @register
 class Digits(Setting):
     name = "digits"
@@ -83,7 +87,12 @@ class Digits(Setting):
             },
         },
     }
-    defaults = {"sharpness": {"shards": 6, "max_train_error": 0.05}, "figures": {"color": "lr", "marker": "augment"}}
+    defaults = {"sharpness": {"shards": 6, "max_train_error": 0.05}, "figures": {"color": "lr", "marker": "augment"},
+                "correlation": {"hyperparameters": ["lr"], "oracle": [0.01, 0.05]},
+                "measures": [{"kind": k} for k in BASELINES] + [
+                    {"kind": "inverse_margin"}, {"kind": "pacbayes_sigma", "samples": 2, "iters": 8},
+                    {"kind": "hessian_trace", "adaptive": True, "samples": 2}],
+                "curvature": {"models": 2}}
 
     def sheet(self, block: Mapping[str, Any]) -> pd.DataFrame:
         zoo = block["zoo"]
@@ -134,13 +143,28 @@ class Digits(Setting):
 
         return checkpoint.load(path, device, arch)
 
-    def train(self, row: Mapping[str, Any], splits, device, on_epoch):
-        from sharpgen.training import TrainConfig, train
+    def initial_state(self, row: Mapping[str, Any], num_classes: int):
+        from sharpgen.training import initial_model
 
-        cfg = TrainConfig(
+        return initial_model(self._config(row), num_classes).state_dict()
+
+    def load_initial_state(self, path: Path):
+        from sharpgen import checkpoint
+
+        return checkpoint.load_init(path)
+
+    @staticmethod
+    def _config(row: Mapping[str, Any]):
+        from sharpgen.training import TrainConfig
+
+        return TrainConfig(
             arch=row["arch"], lr=row["lr"], batch_size=row["batch_size"], augment=row["augment"],
             weight_decay=row["weight_decay"], sam_rho=row["sam_rho"], epochs=row["epochs"], seed=row["seed"],
             width=row["width"], optimizer=row["optimizer"],
         )
+
+    def train(self, row: Mapping[str, Any], splits, device, on_epoch):
+        from sharpgen.training import train
+
         x, y = splits["train"]
-        return train(cfg, x, y, device, on_epoch=on_epoch)
+        return train(self._config(row), x, y, device, on_epoch=on_epoch)

@@ -97,7 +97,7 @@ class Soups(Collection):
     }
     block_schema = {**Collection.block_schema, **imagenet_sets.BLOCK_SCHEMA}
     data_keys = ("data_root", "arch", "shifts", "train_n")
-    defaults = {"figures": {"color": "lr", "marker": "randaug"}, "correlation": {"group_by": ["randaug"]}}
+    defaults = {"figures": {"color": "lr", "marker": "randaug"}, "correlation": {"group_by": ["randaug"], "hyperparameters": ["lr"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
         return manifest()

@@ -1,0 +1,65 @@
+"""Rule of workflow/rules/theory.smk: the diagonal-linear-network grid and its figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from sharpgen.atomic import atomic_path
+from sharpgen.log import log
+
+DLN = pa.schema(
+    [pa.field(name, pa.float64()) for name in ("lr", "alpha", "train_loss", "test_loss", "l1", "linf", "avg_limit", "max_limit")]
+)
+
+
+def dln(lrs: Sequence[float], scales: Sequence[float], steps: int, seed: int, out_table: Path, outs: Sequence[Path]) -> None:
+    """Train the grid (learning rate x initialisation scale) on the bundled synthetic problem; write
+    one row per network and test loss against each sharpness limit and each norm."""
+    from sharpgen.figures import plot_grid, save_figure
+    from sharpgen.theory import Problem, train_grid
+
+    frame = train_grid(Problem(n=25, d=50, k=3, seed=seed), list(lrs), list(scales), steps)
+    import pyarrow.parquet as pq
+
+    with atomic_path(out_table) as tmp:
+        pq.write_table(pa.Table.from_pandas(frame[DLN.names], schema=DLN, preserve_index=False), tmp)
+    kept = frame.dropna()
+    log(f"{len(frame)} networks, {len(kept)} converged (train loss < 1e-2) -> {out_table}")
+    panels = {
+        "avg-case S / rho^2 (rho -> 0)": "avg_limit", "worst-case S / rho^2 (rho -> 0)": "max_limit",
+        "||beta||_1": "l1", "||beta||_inf": "linf",
+    }
+    frames = {title: kept.assign(x=kept[column], lr=kept["lr"].astype(str)) for title, column in panels.items()}
+    fig = plot_grid(frames, x="x", y="test_loss", color="alpha", marker="lr", x_label="value", y_label="test loss",
+                    suptitle="Diagonal linear networks: test loss against sharpness (slides' c) and norms", sharex=False)
+    for out in outs:
+        save_figure(fig, Path(out))
+
+
+SCALE = pa.schema(
+    [pa.field("alpha", pa.float64()), pa.field("variant", pa.string()), pa.field("sharpness", pa.float64()),
+     pa.field("clean_loss", pa.float64()), pa.field("clean_error", pa.float64())]
+)
+
+
+def classifier_scale(alphas: Sequence[float], rho: float, n_samples: int, seed: int, out_table: Path, outs: Sequence[Path]) -> None:
+    """Sharpness of one logistic-regression classifier with its weights scaled by alpha: a table and
+    one panel per variant (standard / adaptive, with / without logit normalisation)."""
+    import pyarrow.parquet as pq
+
+    from sharpgen.figures import plot_grid, save_figure
+    from sharpgen.theory import VARIANTS
+    from sharpgen.theory import classifier_scale as compute
+
+    frame = compute(list(alphas), rho, n_samples, seed)
+    with atomic_path(out_table) as tmp:
+        pq.write_table(pa.Table.from_pandas(frame[SCALE.names], schema=SCALE, preserve_index=False), tmp)
+    log(f"{len(alphas)} scales x {len(VARIANTS)} variants -> {out_table}")
+    frames = {variant: frame[frame["variant"] == variant] for variant in VARIANTS}
+    fig = plot_grid(frames, x="alpha", y="sharpness", color="alpha", marker=None, x_label="alpha (weights and bias scaled)",
+                    y_label=f"average-case l2 sharpness, rho = {rho:g}", suptitle="One linear classifier, its logits scaled by alpha")
+    for out in outs:
+        save_figure(fig, Path(out))
