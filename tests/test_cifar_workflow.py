@@ -58,8 +58,10 @@ def test_tiny_cifar_study_trains_evaluates_and_measures_two_families(http_server
     cifar10c_folder(root / "data" / "CIFAR-10-C", per_severity=4)
     config = _config(root, http_server.url("cifar-10-python.tar.gz"))
     counts = job_counts(snakemake(root, "-n", "--configfile", str(config)).stdout)
-    assert counts["train_model"] == 4 and counts["sharpness"] == 1 and counts["plot_figure"] == 5
-    assert counts["plot_figure_view"] == 3 + 3  # each family: its own 2 worst-case definitions + the shared one
+    # figures: the resnet pair adaptive / adaptive-lognorm is one figure (two rows), the vit's two
+    # m and the shared average-case one figure each; per family its own and the shared one
+    assert counts["train_model"] == 4 and counts["sharpness"] == 1 and counts["plot_figure"] == 4
+    assert counts["plot_figure_view"] == (1 + 1) + (2 + 1)
 
     snakemake(root, "--configfile", str(config))
     results = root / "results"
@@ -86,8 +88,8 @@ def test_tiny_cifar_study_trains_evaluates_and_measures_two_families(http_server
     markdown = (results / "tables" / "cifar" / "correlation.md").read_text()
     assert "## family=resnet18" in markdown and "## family=vit_exp,randaug=True" in markdown
     figures = results / "figures" / "cifar"
-    assert len(list(figures.glob("*.png"))) == 5
-    assert len(list((figures / "family=resnet18").glob("*.png"))) == 3 and len(list((figures / "family=vit_exp").glob("*.png"))) == 3
+    assert len(list(figures.glob("*.png"))) == 4  # the resnet's lognorm twin is the second row of its figure
+    assert len(list((figures / "family=resnet18").glob("*.png"))) == 2 and len(list((figures / "family=vit_exp").glob("*.png"))) == 3
     assert (results / "report" / "cifar.md").is_file()
 
 
@@ -102,5 +104,7 @@ def test_full_cifar_grid_plans_in_seconds(tmp_path: Path) -> None:
     seconds = time.perf_counter() - start
     print(f"full CIFAR grid: {sum(counts.values())} jobs planned in {seconds:.1f} s: {counts}")
     assert counts["train_model"] == 2 * 3 * 3 * 3 and counts["sharpness"] == 54 and counts["evaluate_models"] == 54
-    assert counts["plot_figure_view"] == 2 * 60  # each family: 48 definitions + 12 of the m-ablation
+    # each family: 48 definitions as 32 figures (the adaptive ones with their logit-normalised
+    # twin as a second row) + 12 of the m-ablation (m = 16, 32, 64 at 4 radii; no twin)
+    assert counts["plot_figure_view"] == 2 * (32 + 12)
     assert seconds < 30

@@ -112,7 +112,10 @@ def test_tiny_soups_study_end_to_end(tmp_path: Path, http_server) -> None:
     assert metrics["n_examples"].isna().all()  # published accuracies: example counts unknown (null)
     corr = tables.read(t / "correlation.parquet", tables.CORRELATION)
     assert set(corr["target"]) >= {"test_error", "imagenetv2_error"}
-    assert (corr.loc[corr["subgroup"] == "all", "n_models"] == models).all()
+    errors = corr[(corr["subgroup"] == "all") & corr["target"].str.endswith("_error")]
+    assert (errors["n_models"] == models).all()
+    lr = corr[(corr["subgroup"] == "all") & (corr["target"] == "lr")]
+    assert (lr["n_models"] == models - 1).all()  # model_0, the linear-probe init, has no fine-tuning lr
     models_table = tables.read(t / "models.parquet", tables.models_schema("soups"))
     assert list(models_table["arch"].unique()) == [TINY]
     assert all(u.startswith(http_server.base + "/mirror/") for u in models_table["url"])
