@@ -32,32 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from sharpgen.device import resolve_device
+from sharpgen.networks.architectures import preact_resnet18
 from sharpgen.sharpness import Definition, compute_sharpness, split_batches
-
-
-def resnet18_like(width: int) -> nn.Module:
-    """Pre-activation ResNet-18 layout (4 stages x 2 blocks) at a width that fits 2 cores."""
-
-    class Block(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int) -> None:
-            super().__init__()
-            self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.short = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
-
-        def forward(self, x):
-            out = F.relu(self.bn1(x))
-            short = self.short(out) if self.short is not None else x
-            out = self.conv1(out)
-            return self.conv2(F.relu(self.bn2(out))) + short
-
-    layers, cin = [nn.Conv2d(3, width, 3, 1, 1, bias=False)], width
-    for stage, stride in enumerate((1, 2, 2, 2)):
-        cout = width * 2**stage
-        layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
-        cin = cout
-    layers += [nn.BatchNorm2d(cin), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 10)]
-    return nn.Sequential(*layers)
 
 
 def small_vit() -> nn.Module:
@@ -140,7 +116,7 @@ def main() -> None:
     torch.manual_seed(0)
     x, y = torch.randn(args.n, 3, 32, 32), torch.randint(0, 10, (args.n,))
     batches = split_batches(x, y, args.m)
-    builders = {"resnet18-w16": lambda: resnet18_like(16), "vit-d128x4": small_vit}
+    builders = {"resnet18-w16": lambda: preact_resnet18(width=16), "vit-d128x4": small_vit}
     models = {name: builders[name]() for name in args.models}
     definitions = [
         Definition("worst", "linf", rho=0.002, m=args.m),

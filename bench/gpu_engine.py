@@ -33,33 +33,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sharpgen.networks.architectures import preact_resnet18
+
 from sharpgen.sharpness import Definition, compute_sharpness, normalize_logits, split_batches
 from sharpgen.sharpness.average import auto_batch_samples
-
-
-def preact_resnet18(width: int = 64, num_classes: int = 10) -> nn.Module:
-    """Pre-activation ResNet-18 for 32x32 inputs (the authors' CIFAR-10 model layout)."""
-
-    class Block(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int) -> None:
-            super().__init__()
-            self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.short = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
-
-        def forward(self, x):
-            out = F.relu(self.bn1(x))
-            short = self.short(out) if self.short is not None else x
-            out = self.conv1(out)
-            return self.conv2(F.relu(self.bn2(out))) + short
-
-    layers, cin = [nn.Conv2d(3, width, 3, 1, 1, bias=False)], width
-    for stage, stride in enumerate((1, 2, 2, 2)):
-        cout = width * 2**stage
-        layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
-        cin = cout
-    layers += [nn.BatchNorm2d(cin), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
-    return nn.Sequential(*layers)
 
 
 def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> None:
@@ -230,7 +207,7 @@ def main() -> None:
 
         torch.set_num_threads(min(2, torch.get_num_threads()))
         models = {
-            "resnet18-w8 (quick)": (lambda: preact_resnet18(8), (3, 32, 32), 10),
+            "resnet18-w8 (quick)": (lambda: preact_resnet18(width=8), (3, 32, 32), 10),
             "vit-tiny (quick)": (
                 lambda: VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=10),
                 (3, 32, 32),
@@ -242,7 +219,7 @@ def main() -> None:
         import timm
 
         models = {
-            "resnet18 (CIFAR, pre-act, w64)": (lambda: preact_resnet18(64), (3, 32, 32), 10),
+            "resnet18 (CIFAR, pre-act, w64)": (lambda: preact_resnet18(width=64), (3, 32, 32), 10),
             "vit_base_patch16_224": (
                 lambda: timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=1000),
                 (3, 224, 224),

@@ -12,6 +12,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from helpers.tfcheckpoint import write_checkpoint
 from sharpgen.download import download
+from helpers.bert import tf_variables
 from sharpgen import settings
 from sharpgen.networks.bert import LABELS
 from sharpgen.settings.bert import read_accuracies
@@ -47,23 +48,9 @@ def test_accuracy_csv_parsing_is_robust(tmp_path):
 
 
 def _tf_variables(model: BertForSequenceClassification) -> dict[str, np.ndarray]:
-    """The reference model's weights under google-research/bert variable names and layouts."""
-    sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    tf = {"output_weights": sd["classifier.weight"], "output_bias": sd["classifier.bias"],
-          "global_step": np.array(1234, dtype=np.int64)}
-    for key, value in sd.items():
-        if not key.startswith("bert."):
-            continue
-        name = key.replace(".layer.", ".layer_").replace(".", "/")
-        if name.endswith("_embeddings/weight"):
-            name = name.removesuffix("/weight")
-        elif "LayerNorm" in name:
-            name = name.replace("/weight", "/gamma").replace("/bias", "/beta")
-        elif name.endswith("/weight"):
-            name, value = name.replace("/weight", "/kernel"), value.T
-        tf[name] = value
-        tf[name + "/adam_m"] = np.zeros_like(value)
-    return tf
+    """The reference model's variables as run_classifier saves them: with Adam's slots."""
+    tf = tf_variables(model)
+    return tf | {name + "/adam_m": np.zeros_like(value) for name, value in tf.items() if name.startswith("bert/")}
 
 
 def test_tf_checkpoint_reader_roundtrip(tmp_path):
