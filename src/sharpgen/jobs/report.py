@@ -34,7 +34,7 @@ def html_report(
     for path in figures:
         definition = Path(path).stem
         rows = all_models[all_models["definition"] == definition]
-        n = int(rows["n_models"].max()) if len(rows) else 0
+        n = _models_counted(rows)
         shown.append(Figure(Path(path), (
             f"Errors (one panel per target) against sharpness {definition}, one point per model ({n} models with "
             f"training error <= {max_train_error}); colour: {color}" + (f", marker: {marker}" if marker else "")
@@ -43,7 +43,7 @@ def html_report(
     for path in captures:
         hyperparameter = Path(path).stem
         rows = all_models[all_models["target"] == hyperparameter]
-        n = int(rows["n_models"].max()) if len(rows) else 0
+        n = _models_counted(rows)
         shown.append(Figure(Path(path), (
             f"What sharpness captures: each definition (one panel each) against the {hyperparameter}, one point per "
             f"model ({n} models), coloured by test error; titles give tau-b between {hyperparameter} and sharpness."
@@ -59,3 +59,8 @@ def html_report(
     )
     with atomic_path(out) as tmp:
         tmp.write_text(page(setting, intro, corr, gran, shown))
+
+
+def _models_counted(rows) -> int:
+    """The number of models behind some tau rows (0 when there are none)."""
+    return int(rows["n_models"].max()) if len(rows) else 0
