@@ -13,6 +13,7 @@
 #   results/measures/<setting>/<job>.parquet            every baseline/curvature measure of a job's models
 #   results/cache/measures/<setting>/<model>/<measure>.parquet        one cached (model, measure)
 #   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
+#   results/tables/<setting>/{reproduction,drift}.{parquet,md}   the paper's values beside ours; evaluated vs published accuracy
 #   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness (with its logit-normalised twin as a second row)
 #   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error
 #   results/report/<setting>.{md,html}                  the setting's report (html: self-contained)

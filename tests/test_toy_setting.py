@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -46,7 +47,39 @@ def test_toy_setting_from_the_tests_runs_end_to_end(tmp_path: Path) -> None:
     corr = tables.read(t / "correlation.parquet", tables.CORRELATION)
     assert {"test_error", "wide_error", "gen_gap_error"} <= set(corr["target"])
     assert (root / "results" / "figures" / "toy" / f"{sharp['definition'].iloc[0]}.png").stat().st_size > 0
-    assert (root / "results" / "report" / "toy.md").is_file()
+    _check_reproduction(root, corr)
+
+
+def _check_reproduction(root: Path, corr) -> None:
+    """The toy's published table (tests/helpers/plugins/data), joined onto the tau table by the
+    workflow: every comparison is the tau row it names, the minimum is the minimum of them."""
+    from sharpgen import published, reproduction
+
+    t = root / "results" / "tables" / "toy"
+    paper = published.read(PLUGINS / "data" / "toy_published_values.csv")
+    rows = tables.read(t / "reproduction.parquet", tables.REPRODUCTION)
+    assert sorted(set(rows["value_id"])) == [1, 2] and list(rows["paper_value"].unique()) == list(paper["value"])
+    tau = corr.set_index(["definition", "target", "subgroup"])
+    definition = "average_l2_adaptive_rho0.1_m32_s2"
+    for _, row in rows[rows["compared"] == "candidate"].iterrows():
+        key = (row["definition"], row["target"], row["subgroup"])
+        if row["definition"] == definition:
+            assert row["ours"] == tau.loc[key, "tau_b"] and row["ci_low"] == tau.loc[key, "ci_low"] and row["n_models"] == 3
+            low, high = tau.loc[key, "ci_low"], tau.loc[key, "ci_high"]
+            assert bool(row["inside"]) == (low - 0.005 <= row["paper_value"] <= high + 0.005)
+        else:  # the lognorm twin is not in the test's grid
+            assert key not in tau.index and row["n_models"] == 0 and pd.isna(row["inside"])
+    minimum = rows[rows["compared"] == "minimum"].iloc[0]
+    assert minimum["ours"] == min(tau.loc[(definition, t_, "all"), "tau_b"] for t_ in ("test_error", "wide_error"))
+    exact = corr[(corr["definition"] == definition) & (corr["target"] == "test_error") & (corr["subgroup"] == "all")].iloc[0]
+    assert exact["paper_value"] == 0.33 and exact["paper_match"] == "exact"
+    assert corr[corr["target"] == "wide_error"]["paper_match"].eq("minimum over 4").all()
+    report = (root / "results" / "report" / "toy.md").read_text()
+    assert report.index("## Reproduction") < report.index("# Kendall tau") and "not computed in this study" in report
+    assert reproduction.ours_text(minimum) in report
+    page = (root / "results" / "report" / "toy.html").read_text()
+    assert page.index("Reproduction") < page.index("Kendall tau at a glance") < page.index("Full tables")
+    assert "drift" not in page.lower()  # trained here: nothing published to compare accuracies with
 
 
 def test_an_unknown_setting_lists_the_registered_ones(tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ def _run(a: argparse.Namespace) -> None:
         "correlate": lambda: tables.correlate(
             a.setting, a.models, a.metrics, a.sharpness, a.group_by, a.axes, a.max_train_error,
             a.out_table, a.out_granulated, a.out_markdown, a.hyperparameters, a.resamples, a.confidence, a.seed,
-            a.measures, a.oracle),
+            a.measures, a.oracle, a.published, a.out_reproduction, a.out_reproduction_markdown),
+        "drift": lambda: tables.drift_table(a.setting, a.metrics, a.published, a.threshold, a.out_table, a.out_markdown),
         "plot": lambda: figures.plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
             a.max_train_error, a.out, a.where),
@@ -92,8 +93,8 @@ def _run(a: argparse.Namespace) -> None:
             a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
         "html-report": lambda: report.html_report(
             a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
-            a.max_train_error, a.out, a.curvature),
-        "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
+            a.max_train_error, a.out, a.curvature, a.reproduction, a.drift, a.drift_threshold),
+        "report": lambda: report.report(a.setting, a.tables, a.figures, a.out, a.sections),
         "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
         "plot-curvature": lambda: curvature.plot_curvature(
@@ -186,6 +187,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--measures", type=Path, default=None, help="the aggregated measures table, if any")
     s.add_argument("--oracle", type=float, nargs="*", default=[], help="noise levels of the oracle rows")
+    s.add_argument("--published", type=Path, default=None, help="a published table (CSV) of the paper's values, if any")
+    s.add_argument("--out-reproduction", type=Path, default=None, help="the paper's values beside ours (Parquet)")
+    s.add_argument("--out-reproduction-markdown", type=Path, default=None, help="the same as the report's Markdown section")
+
+    s = add("drift", "evaluated vs published accuracies per model and split (Parquet and Markdown)", "metrics", "out-table", "out-markdown")
+    s.add_argument("--published", type=Path, nargs="+", required=True, help="the published metrics tables (one per job)")
+    s.add_argument("--threshold", type=float, default=0.5, help="percentage points above which a model is flagged")
 
     s = add("plot", "error vs sharpness for one definition (PNG/PDF)", "models", "metrics", "sharpness", "definition")
     s.add_argument("--targets", nargs="+", required=True)
@@ -202,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
     s = add("report", "a Markdown report of one setting", "out")
     s.add_argument("--tables", type=Path, nargs="+", required=True)
     s.add_argument("--figures", type=Path, nargs="*", default=[])
+    s.add_argument("--sections", type=Path, nargs="*", default=[], help="Markdown sections before the tau tables, in order")
 
     s = add("calibrate", "time one model's passes at each m (the cost model's input)", "subset", "out")
     s.add_argument("--model", type=model_arg, required=True, metavar="ID=PATH@ARCH")
@@ -217,6 +226,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--figures", type=Path, nargs="*", default=[])
     s.add_argument("--captures", type=Path, nargs="*", default=[])
     s.add_argument("--curvature", type=Path, nargs="*", default=[])
+    s.add_argument("--reproduction", type=Path, default=None, help="the reproduction table (Parquet)")
+    s.add_argument("--drift", type=Path, default=None, help="the drift table (Parquet), if the setting has one")
+    s.add_argument("--drift-threshold", type=float, default=0.5)
     s.add_argument("--color", default="lr")
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)

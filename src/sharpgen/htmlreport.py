@@ -1,8 +1,12 @@
-"""One self-contained HTML page per setting: every tau table and every figure, with captions.
+"""One self-contained HTML page per setting, in the order a reader scans it.
 
-Figures are embedded as ``data:`` URIs, so the page can be mailed or archived alone; tables are
-plain HTML tables built from the Parquet tables (not from the Markdown). Every caption says what
-the table or figure shows and over how many models.
+The page is the sections of ``SECTIONS`` in order: the paper's values beside ours
+(Reproduction), the accuracy drift warning, one heatmap of tau per subgroup, the figures, then
+every full table collapsed. A section is a function of the page's ``Report`` returning HTML
+(empty: left out); adding one is one line in ``SECTIONS``. Figures are embedded as ``data:``
+URIs, so the page can be mailed or archived alone; tables are plain HTML tables built from the
+Parquet tables (not from the Markdown). Every caption says what the table or figure shows and
+over how many models.
 """
 
 from __future__ import annotations
@@ -25,6 +29,15 @@ caption { caption-side: top; text-align: left; font-size: 0.95em; padding: 0.3em
 figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #444; }
+details { margin: 0.5em 0 1em; }
+summary { cursor: pointer; font-weight: bold; padding: 0.3em 0; }
+.warning { background: #fff4e5; border-left: 4px solid #e67700; padding: 0.6em 1em; margin: 1em 0; }
+.none { color: #666; font-style: italic; }
+tr.minimum td { font-weight: bold; }
+td.yes { background: #d3f9d8; } td.no { background: #ffe3e3; }
+table.heatmap td { min-width: 3.2em; text-align: center; }
+table.heatmap td.ns { color: #777; font-style: italic; background-image: repeating-linear-gradient(45deg, transparent 0 4px, rgba(255,255,255,0.55) 4px 7px); }
+.legend span { display: inline-block; padding: 0.1em 0.6em; margin-right: 0.3em; border: 1px solid #ccc; }
 """
 
 
@@ -122,19 +135,192 @@ def figure_html(figure: Figure) -> str:
     )
 
 
-def page(setting: str, intro: str, correlation: pd.DataFrame, granulated: pd.DataFrame, figures: Sequence[Figure]) -> str:
-    """The whole page."""
-    all_models = correlation[correlation["subgroup"] == "all"]
+@dataclass(frozen=True)
+class Report:
+    """What the page shows; each section reads the parts it needs."""
+
+    setting: str
+    intro: str
+    correlation: pd.DataFrame
+    granulated: pd.DataFrame
+    figures: Sequence[Figure]
+    reproduction: pd.DataFrame | None = None
+    drift: pd.DataFrame | None = None
+    drift_threshold: float = 0.5
+
+
+def _significant(row: pd.Series) -> bool:
+    """Permutation p < 0.05 and an interval without 0; the asymptotic p-value when neither exists."""
+    p_perm, low, high = row["p_perm"], row["ci_low"], row["ci_high"]
+    if math.isnan(p_perm) and (math.isnan(low) or math.isnan(high)):
+        return not math.isnan(row["p_value"]) and row["p_value"] < 0.05
+    if not math.isnan(p_perm) and p_perm >= 0.05:
+        return False
+    return math.isnan(low) or math.isnan(high) or not (low <= 0 <= high)
+
+
+def _colour(tau: float) -> str:
+    """White at 0, blue towards +1 (sharper: worse generalization, as hoped), red towards -1."""
+    if math.isnan(tau):
+        return "#f1f3f5"
+    t = min(abs(tau), 1.0)
+    if tau >= 0:
+        return f"rgb({round(255 - 170 * t)},{round(255 - 110 * t)},255)"
+    return f"rgb(255,{round(255 - 160 * t)},{round(255 - 160 * t)})"
+
+
+def _heatmap_cell(row: pd.Series) -> str:
+    tau = row["tau_b"]
+    hover = f"tau-b {_cell(tau)}"
+    if not (math.isnan(row["ci_low"]) or math.isnan(row["ci_high"])):
+        hover += f", 95% interval [{_cell(row['ci_low'])}, {_cell(row['ci_high'])}]"
+    if not math.isnan(row["p_perm"]):
+        hover += f", permutation p {_cell(row['p_perm'], 3)}"
+    hover += f", {int(row['n_models'])} models"
+    paper = row.get("paper_value", math.nan)
+    paper = math.nan if paper is None else paper
+    if not math.isnan(paper):
+        hover += f"; paper: {_cell(paper)} ({row['paper_match']})"
+    ns = not _significant(row)
+    classes = " ".join(c for c in ("ns" if ns else "", "paper" if not math.isnan(paper) else "") if c)
+    text = _cell(tau) + (" ◆" if not math.isnan(paper) else "")
+    style = f"background:{_colour(tau)}" + (";outline:2px solid #333;outline-offset:-2px" if not math.isnan(paper) else "")
+    return f'<td class="{classes}" style="{style}" title="{html.escape(hover)}">{html.escape(text)}</td>'
+
+
+def heatmap_html(part: pd.DataFrame, caption: str) -> str:
+    """Measures (rows) x targets (columns) of one subgroup, one coloured cell per tau."""
+    row_keys = pd.unique(part["definition"]).tolist()
+    col_keys = pd.unique(part["target"]).tolist()
+    cells = {(r["definition"], r["target"]): _heatmap_cell(r) for _, r in part.iterrows()}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in ["measure", *col_keys])
+    body = "".join(
+        f"<tr><td>{html.escape(str(r))}</td>" + "".join(cells.get((r, c), "<td>—</td>") for c in col_keys) + "</tr>"
+        for r in row_keys
+    )
+    return f'<table class="heatmap"><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n'
+
+
+def reproduction_section(report: Report) -> str:
+    """The paper's published values beside ours, first: what a reader of a reproduction looks for."""
+    from sharpgen import reproduction as rep
+
+    out = ["<h2>Reproduction: the paper's values beside ours</h2>"]
+    frame = report.reproduction
+    if frame is None or frame.empty:
+        out.append(f'<p class="none">No published value for setting {html.escape(report.setting)}: nothing to compare with the paper.</p>')
+        return "\n".join(out)
+    agreed = frame[frame["compared"].eq("minimum") | frame["relation"].eq("=")]
+    n_values = frame["value_id"].nunique()
+    out.append(
+        f"<p>{n_values} values published for {html.escape(report.setting)}. Each is compared with our tau-b and its 95% "
+        "bootstrap interval; <i>inside</i>: the paper's value (two decimals, so ±0.005) lies in our interval. Where the "
+        "source leaves the definition, radius, target or subgroup open, every candidate is listed; an \"as low as\" "
+        "value is compared with the minimum over the candidates (bold), with that candidate's interval.</p>"
+    )
+    head = "".join(f"<th>{h}</th>" for h in ("#", "paper", "compared with (definition, target, subgroup)", "ours [95% interval]", "inside", "source"))
+    body = []
+    previous = None
+    for _, row in frame.iterrows():
+        first = row["value_id"] != previous
+        previous = row["value_id"]
+        verdict = rep.verdict(row)
+        body.append(
+            f'<tr class="{row["compared"]}"><td title="{html.escape(row["note"])}">{row["value_id"] if first else ""}</td>'
+            f"<td>{html.escape(rep.published_text(row)) if first else ''}</td><td>{html.escape(rep.compared_text(row))}</td>"
+            f'<td>{html.escape(rep.ours_text(row))}</td><td class="{verdict}">{verdict}</td>'
+            f"<td>{html.escape(row['source']) if first else ''}</td></tr>"
+        )
+    inside = int(agreed["inside"].fillna(False).sum())
+    caption = (f"The paper's Kendall taus for {report.setting} and ours: the paper's value lies inside our interval in "
+               f"{inside} of {len(agreed)} comparisons (candidates of exact values, and minima).")
+    out.append(f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    notes = frame.drop_duplicates("value_id")
+    out.append("<details><summary>How each published value was read</summary><ol>"
+               + "".join(f"<li>{html.escape(n)}</li>" for n in notes["note"]) + "</ol></details>")
+    return "\n".join(out)
+
+
+def drift_section(report: Report) -> str:
+    """Evaluated vs published accuracy: a warning naming every drifted model, the table collapsed."""
+    from sharpgen import drift
+
+    frame = report.drift
+    if frame is None:
+        return ""
+    out = ["<h2>Accuracy drift: evaluated vs published</h2>"]
+    message = drift.warning(frame, report.drift_threshold)
+    if message:
+        out.append(f'<div class="warning"><b>Warning:</b> {html.escape(message)}</div>')
+    elif frame.empty:
+        out.append('<p class="none">No model has both an evaluated and a published accuracy on the same split.</p>')
+    else:
+        out.append(f"<p>Every evaluated accuracy lies within {report.drift_threshold:g} points of the published one.</p>")
+    if not frame.empty:
+        frame = frame.assign(row=frame["model_id"] + " " + frame["split"])
+        table = table_html(
+            frame.assign(column="difference (points)"), "row", "column", lambda r: f"{r['difference_points']:+.2f}" + (" (drift)" if r["drifted"] else ""),
+            f"Evaluated minus published accuracy, in percentage points, per model and split ({frame['model_id'].nunique()} models; "
+            f"threshold {report.drift_threshold:g} points).",
+        )
+        out.append(f"<details><summary>Every model and split ({len(frame)})</summary>{table}</details>")
+    return "\n".join(out)
+
+
+def heatmap_section(report: Report) -> str:
+    """One heatmap of tau per subgroup: colour = tau, faded and hatched = not significant."""
+    corr = report.correlation
+    out = [
+        "<h2>Kendall tau at a glance</h2>",
+        '<p class="legend"><span style="background:rgb(85,145,255)">+1</span><span>0</span>'
+        '<span style="background:rgb(255,95,95)">−1</span> tau-b between each measure and each target; '
+        '<span class="ns" style="font-style:italic;color:#777">faded italic</span>: not significant (permutation p ≥ 0.05 or '
+        "a 95% interval containing 0); ◆ outlined: the paper publishes a value here. Hover a cell for its interval.</p>",
+    ]
+    for subgroup in ["all", *sorted(set(corr["subgroup"]) - {"all"})]:
+        part = corr[corr["subgroup"] == subgroup]
+        who = "all kept models" if subgroup == "all" else f"models with {subgroup}"
+        out.append(heatmap_html(part, f"Kendall tau-b, {who} ({_models_range(part)})."))
+    return "\n".join(out)
+
+
+def figures_section(report: Report) -> str:
+    if not report.figures:
+        return ""
+    return "\n".join(["<h2>Figures</h2>", *[figure_html(f) for f in report.figures]])
+
+
+def tables_section(report: Report) -> str:
+    """Every full table, collapsed: tau with intervals and p-values, then the granulated coefficient."""
+    all_models = report.correlation[report.correlation["subgroup"] == "all"]
     n_models = int(all_models["n_models"].max()) if len(all_models) else 0
+    tau = tau_tables(report.correlation)
+    out = ["<h2>Full tables</h2>", f"<details><summary>Kendall tau with intervals and p-values ({len(tau)} tables)</summary>", *tau, "</details>"]
+    if len(report.granulated):
+        gran = granulated_tables(report.granulated, n_models)
+        out += [f"<details><summary>Granulated Kendall coefficient ({len(gran)} tables)</summary>", *gran, "</details>"]
+    return "\n".join(out)
+
+
+# The page, in order: one line per section (a function of the Report returning HTML, "" to skip).
+SECTIONS: list[Callable[[Report], str]] = [
+    reproduction_section,
+    drift_section,
+    heatmap_section,
+    figures_section,
+    tables_section,
+]
+
+
+def page(report: Report) -> str:
+    """The whole page: the header, then every section of ``SECTIONS``."""
+    title = f"sharpgen report: {html.escape(report.setting)}"
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        f"<title>sharpgen report: {html.escape(setting)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>sharpgen report: {html.escape(setting)}</h1>",
-        f"<p>{html.escape(intro)}</p>",
-        "<h2>Kendall tau</h2>",
-        *tau_tables(correlation),
+        f"<title>{title}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f"<p>{html.escape(report.intro)}</p>",
     ]
-    if len(granulated):
-        parts += ["<h2>Granulated Kendall coefficient</h2>", *granulated_tables(granulated, n_models)]
-    parts += ["<h2>Figures</h2>", *[figure_html(f) for f in figures], "</body></html>\n"]
+    parts += [section for make in SECTIONS if (section := make(report))]
+    parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -9,8 +9,10 @@ Tidy, long tables of raw numbers, sorted deterministically:
                loss and error, clean values, diagnostics, device and versions.
 - measures:    one row per (model, measure): baseline and curvature measures (sharpgen.measures).
 - correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-values,
-               bootstrap interval.
+               bootstrap interval, the paper's value where one is published.
 - granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi (tau-b, tau-a).
+- reproduction: one row per (published value, candidate): the paper's value beside our tau.
+- drift:       one row per (model, split): evaluated vs published accuracy.
 - subset:      one row per example of the sharpness data: where it comes from, its label.
 """
 
@@ -118,6 +120,41 @@ CORRELATION = pa.schema(
         pa.field("ci_low", pa.float64()),  # bootstrap interval of tau-b over models
         pa.field("ci_high", pa.float64()),
         pa.field("p_perm", pa.float64()),  # two-sided permutation p-value of tau-b
+        pa.field("paper_value", pa.float64()),  # the paper's value where one is published (sharpgen.reproduction)
+        pa.field("paper_match", pa.string()),  # exact, candidate of N, minimum over N
+    ]
+)
+
+REPRODUCTION = pa.schema(
+    [
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("value_id", pa.int64(), nullable=False),  # the published value's place in the setting's table
+        pa.field("statistic", pa.string()),
+        pa.field("relation", pa.string()),  # = or min
+        pa.field("paper_value", pa.float64()),
+        pa.field("source", pa.string()),
+        pa.field("note", pa.string()),
+        pa.field("compared", pa.string(), nullable=False),  # candidate, or minimum (over the candidates)
+        pa.field("definition", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("subgroup", pa.string(), nullable=False),
+        pa.field("n_models", pa.int64()),  # 0: not computed in this study
+        pa.field("ours", pa.float64()),  # tau-b
+        pa.field("ci_low", pa.float64()),
+        pa.field("ci_high", pa.float64()),
+        pa.field("p_perm", pa.float64()),
+        pa.field("inside", pa.bool_()),  # the paper's value in our interval (null without one)
+    ]
+)
+
+DRIFT = pa.schema(
+    [
+        *IDENTITY,
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("evaluated_accuracy", pa.float64()),
+        pa.field("published_accuracy", pa.float64()),
+        pa.field("difference_points", pa.float64()),  # 100 * (evaluated - published)
+        pa.field("drifted", pa.bool_()),  # |difference| above the threshold
     ]
 )
 
@@ -164,6 +201,8 @@ SORT_KEYS: Mapping[str, list[str]] = {
     "sharpness": ["setting", "model_id", "definition"],
     "correlation": ["setting", "definition", "target", "subgroup"],
     "granulated": ["setting", "definition", "target", "axis"],
+    "reproduction": ["setting", "value_id", "compared", "definition", "target", "subgroup"],
+    "drift": ["setting", "model_id", "split"],
 }
 
 

@@ -245,6 +245,50 @@ def get_job_metrics(wildcards):
     return expand(f"results/metrics/{s}/{source}/{{job}}.parquet", job=JOBS[s])
 
 
+def get_published_values(wildcards):
+    """The setting's table of the paper's published values (none: nothing to compare)."""
+    s = wildcards.setting
+    path = settings.get(s).published_values_path(BLOCKS[s])
+    return [str(path)] if path is not None else []
+
+
+def get_published_values_arg(wildcards, input):
+    """Params: --published PATH for the correlate job, or nothing."""
+    return f"--published {shlex.quote(str(input.published))}" if input.published else ""
+
+
+def drift_applies(setting):
+    """Evaluated here, and published by the collection: both accuracies can be compared."""
+    block = BLOCKS[setting]
+    return block["metrics"] == "evaluate" and settings.get(setting).has_published_metrics(
+        block, SHEETS[setting]
+    )
+
+
+def get_published_job_metrics(wildcards):
+    s = wildcards.setting
+    return expand(f"results/metrics/{s}/published/{{job}}.parquet", job=JOBS[s])
+
+
+def get_drift_table(wildcards):
+    s = wildcards.setting
+    return [f"results/tables/{s}/drift.parquet"] if drift_applies(s) else []
+
+
+def get_drift_arg(wildcards, input):
+    """Params: --drift PATH for the html_report job, or nothing."""
+    return f"--drift {input.drift}" if input.drift else ""
+
+
+def get_report_sections(wildcards):
+    """The Markdown report's sections before the tau tables, in order (one line per section)."""
+    s = wildcards.setting
+    sections = [f"results/tables/{s}/reproduction.md"]
+    if drift_applies(s):
+        sections.append(f"results/tables/{s}/drift.md")
+    return sections
+
+
 def get_job_sharpness(wildcards):
     s = wildcards.setting
     return expand(f"results/sharpness/{s}/{{job}}.parquet", job=JOBS[s])

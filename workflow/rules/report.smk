@@ -1,5 +1,6 @@
 rule report:
     input:
+        sections=get_report_sections,
         tables="results/tables/{setting}/correlation.md",
         figures=get_figures,
     output:
@@ -13,14 +14,16 @@ rule report:
     conda:
         "../../envs/sharpgen.yaml"
     shell:
-        "python -m sharpgen report --setting {wildcards.setting} --tables {input.tables} "
-        "--figures {input.figures} --out {output} > {log} 2>&1"
+        "python -m sharpgen report --setting {wildcards.setting} --sections {input.sections} "
+        "--tables {input.tables} --figures {input.figures} --out {output} > {log} 2>&1"
 
 
 rule html_report:
     input:
         correlation="results/tables/{setting}/correlation.parquet",
         granulated="results/tables/{setting}/granulated.parquet",
+        reproduction="results/tables/{setting}/reproduction.parquet",
+        drift=get_drift_table,
         figures=get_figures,
         captures=get_captures,
         curvature=get_curvature_figure,
@@ -34,9 +37,12 @@ rule html_report:
         figures=get_setting_param("figures"),
         marker=get_figure_marker,
         max_train_error=get_setting_param("sharpness", "max_train_error"),
+        drift=get_drift_arg,
+        threshold=get_setting_param("drift", "threshold"),
     shell:
         "python -m sharpgen html-report --setting {wildcards.setting} "
         "--correlation {input.correlation} --granulated {input.granulated} "
+        "--reproduction {input.reproduction} {params.drift} --drift-threshold {params.threshold} "
         "--figures {input.figures} --captures {input.captures} --curvature {input.curvature} "
         "--color {params.figures[color]} --marker '{params.marker}' "
         "--max-train-error {params.max_train_error} --out {output} > {log} 2>&1"

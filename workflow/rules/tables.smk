@@ -70,10 +70,13 @@ rule correlate:
         metrics="results/tables/{setting}/metrics.parquet",
         sharpness="results/tables/{setting}/sharpness.parquet",
         measures=get_measures_table,
+        published=get_published_values,
     output:
         table="results/tables/{setting}/correlation.parquet",
         granulated="results/tables/{setting}/granulated.parquet",
         markdown="results/tables/{setting}/correlation.md",
+        reproduction="results/tables/{setting}/reproduction.parquet",
+        reproduction_markdown="results/tables/{setting}/reproduction.md",
     log:
         "results/logs/correlate/{setting}.log",
     conda:
@@ -82,6 +85,7 @@ rule correlate:
         correlation=get_setting_param("correlation"),
         max_train_error=get_setting_param("sharpness", "max_train_error"),
         measures=get_measures_arg,
+        published=get_published_values_arg,
     shell:
         "python -m sharpgen correlate --setting {wildcards.setting} --models {input.models} "
         "--metrics {input.metrics} --sharpness {input.sharpness} "
@@ -90,5 +94,29 @@ rule correlate:
         "--hyperparameters {params.correlation[hyperparameters]} "
         "--resamples {params.correlation[resamples]} --confidence {params.correlation[confidence]} "
         "--seed {params.correlation[seed]} --oracle {params.correlation[oracle]} "
-        "{params.measures} --out-table {output.table} "
-        "--out-granulated {output.granulated} --out-markdown {output.markdown} > {log} 2>&1"
+        "{params.measures} {params.published} --out-table {output.table} "
+        "--out-granulated {output.granulated} --out-markdown {output.markdown} "
+        "--out-reproduction {output.reproduction} "
+        "--out-reproduction-markdown {output.reproduction_markdown} > {log} 2>&1"
+
+
+# Accuracies evaluated here against those the collection publishes (both metrics producers).
+rule drift:
+    input:
+        metrics="results/tables/{setting}/metrics.parquet",
+        published=get_published_job_metrics,
+    output:
+        table="results/tables/{setting}/drift.parquet",
+        markdown="results/tables/{setting}/drift.md",
+    log:
+        "results/logs/drift/{setting}.log",
+    benchmark:
+        "results/benchmarks/drift/{setting}.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        threshold=get_setting_param("drift", "threshold"),
+    shell:
+        "python -m sharpgen drift --setting {wildcards.setting} --metrics {input.metrics} "
+        "--published {input.published} --threshold {params.threshold} "
+        "--out-table {output.table} --out-markdown {output.markdown} > {log} 2>&1"

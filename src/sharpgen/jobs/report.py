@@ -9,10 +9,11 @@ from pathlib import Path
 from sharpgen.atomic import atomic_path
 
 
-def report(setting: str, tables_md: Sequence[Path], figures: Sequence[Path], out: Path) -> None:
-    """The tau tables, then every figure, linked relative to the report."""
+def report(setting: str, tables_md: Sequence[Path], figures: Sequence[Path], out: Path, sections: Sequence[Path] = ()) -> None:
+    """The sections (Reproduction, drift, ...) in order, the tau tables, then every figure,
+    linked relative to the report."""
     parts = [f"# sharpgen report: {setting}\n"]
-    parts += [Path(md).read_text() for md in tables_md]
+    parts += [Path(md).read_text() for md in [*sections, *tables_md]]
     parts.append("\n## Figures\n")
     parts += [f"![{Path(fig).stem}]({os.path.relpath(fig, Path(out).parent)})\n" for fig in figures]
     with atomic_path(out) as tmp:
@@ -22,10 +23,12 @@ def report(setting: str, tables_md: Sequence[Path], figures: Sequence[Path], out
 def html_report(
     setting: str, correlation: Path, granulated: Path, figures: Sequence[Path], captures: Sequence[Path],
     color: str, marker: str | None, max_train_error: float, out: Path, curvature: Sequence[Path] = (),
+    reproduction: Path | None = None, drift: Path | None = None, drift_threshold: float = 0.5,
 ) -> None:
-    """One self-contained HTML page: every tau table (Parquet) and every figure, captioned."""
+    """One self-contained HTML page: the paper's values beside ours, the accuracy drift, a tau
+    heatmap per subgroup, every figure, then every table (Parquet) collapsed, captioned."""
     from sharpgen import tables
-    from sharpgen.htmlreport import Figure, page
+    from sharpgen.htmlreport import Figure, Report, page
 
     corr = tables.read(correlation, tables.CORRELATION)
     gran = tables.read(granulated, tables.GRANULATED)
@@ -55,10 +58,17 @@ def html_report(
         )))
     intro = (
         f"Setting {setting}: Kendall rank correlation between each sharpness definition (and measure) and the "
-        f"generalization targets, over the models with training error <= {max_train_error}, then every figure."
+        f"generalization targets, over the models with training error <= {max_train_error}: the paper's values "
+        "beside ours, a heatmap per subgroup, every figure, then the full tables."
+    )
+    content = Report(
+        setting, intro, corr, gran, shown,
+        reproduction=tables.read(reproduction, tables.REPRODUCTION) if reproduction else None,
+        drift=tables.read(drift, tables.DRIFT) if drift else None,
+        drift_threshold=drift_threshold,
     )
     with atomic_path(out) as tmp:
-        tmp.write_text(page(setting, intro, corr, gran, shown))
+        tmp.write_text(page(content))
 
 
 def _models_counted(rows) -> int:

@@ -47,6 +47,19 @@ def granulated_markdown(gran: pd.DataFrame, target: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paper_markdown(table: pd.DataFrame) -> str:
+    """The rows of the tau table that the paper publishes a value for, ours beside the paper's."""
+    from sharpgen.correlation import _format_cell
+
+    part = table[table["paper_value"].notna()]
+    lines = ["| measure | target | subgroup | ours [95% interval] | paper | paper's value is |", "| --- | --- | --- | ---: | ---: | --- |"]
+    for _, r in part.iterrows():
+        interval = "" if pd.isna(r["ci_low"]) else f" [{_format_cell(r['ci_low'], 2)}, {_format_cell(r['ci_high'], 2)}]"
+        lines.append(f"| {r['measure']} | {r['target']} | {r['subgroup']} | {_format_cell(r['tau_b'], 2)}{interval} | "
+                     f"{_format_cell(r['paper_value'], 2)} | {r['paper_match']} |")
+    return "\n".join(lines) + "\n"
+
+
 def correlation_markdown(setting: str, table: pd.DataFrame, gran: pd.DataFrame, kept: int, total: int, max_train_error: float) -> str:
     """The tau tables as Markdown, shaped like the paper's: all models with confidence intervals
     and permutation p-values, then each subgroup, then psi_i and Psi."""
@@ -63,6 +76,8 @@ def correlation_markdown(setting: str, table: pd.DataFrame, gran: pd.DataFrame, 
         "not with generalization:\n",
         markdown_table(measures, subgroup="all", interval=has_ci),
     ]
+    if measures["paper_value"].notna().any():
+        sections += ["\n## The paper's values beside ours (reproduction.md compares every candidate)\n", paper_markdown(measures)]
     if measures["p_perm"].notna().any():
         sections += ["\n## Permutation p-values (two-sided), all models\n", markdown_table(measures, value="p_perm", subgroup="all", digits=3)]
     for subgroup in sorted(set(table["subgroup"]) - {"all"}):
@@ -82,10 +97,15 @@ def correlate(
     setting: str, models: Path, metrics: Path, sharpness: Path, group_by: Sequence[str], axes: Sequence[str],
     max_train_error: float, out_table: Path, out_granulated: Path, out_markdown: Path,
     hyperparameters: Sequence[str] = (), resamples: int = 0, confidence: float = 0.95, seed: int = 0,
-    measures: Path | None = None, oracle: Sequence[float] = (),
+    measures: Path | None = None, oracle: Sequence[float] = (), published: Path | None = None,
+    out_reproduction: Path | None = None, out_reproduction_markdown: Path | None = None,
 ) -> None:
     """Kendall tau of every definition (then every measure and oracle) against every target, as
-    Parquet and Markdown."""
+    Parquet and Markdown, with the paper's values (``published``, a published table) beside
+    ours in the tau table and compared in the reproduction table."""
+    from sharpgen import published as published_values
+    from sharpgen import reproduction
+
     models_ = tables.read(models, tables.models_schema(setting))
     metrics_ = tables.read(metrics, tables.METRICS)
     sharp = tables.read(sharpness, tables.SHARPNESS)[["model_id", "definition", "sharpness_loss"]]
@@ -97,8 +117,30 @@ def correlate(
     table, gran = analysis.correlate(
         setting, models_, metrics_, sharp, group_by, axes, max_train_error, hyperparameters, resamples, confidence, seed
     )
+    paper = published_values.for_setting(published_values.read(published), setting) if published else pd.DataFrame(columns=list(published_values.COLUMNS))
+    table = reproduction.annotate(table, paper)
     tables.write(table[tables.CORRELATION.names], out_table, tables.CORRELATION, "correlation")
+    compared = reproduction.compare(table, paper)
+    if out_reproduction is not None:
+        tables.write(compared, out_reproduction, tables.REPRODUCTION, "reproduction")
+    if out_reproduction_markdown is not None:
+        with atomic_path(out_reproduction_markdown) as tmp:
+            tmp.write_text(reproduction.markdown(setting, compared, Path(published).name if published else None))
+    log(f"{setting}: {len(paper)} published values, {int(compared['inside'].fillna(False).sum())} of {len(compared)} comparisons inside our interval")
     tables.write(gran, out_granulated, tables.GRANULATED, "granulated")
     kept = len(analysis.kept_models(metrics_, max_train_error))
     with atomic_path(out_markdown) as tmp:
         tmp.write_text(correlation_markdown(setting, table, gran, kept, len(models_), max_train_error))
+
+
+def drift_table(setting: str, metrics: Path, published: Sequence[Path], threshold: float, out_table: Path, out_markdown: Path) -> None:
+    """Evaluated (``metrics``) vs published (per-job ``published``) accuracies, as Parquet and Markdown."""
+    from sharpgen import drift
+
+    evaluated = tables.read(metrics, tables.METRICS)
+    frames = [tables.read(p, tables.METRICS) for p in published]
+    table = drift.drift(evaluated, pd.concat(frames, ignore_index=True), threshold)
+    tables.write(table, out_table, tables.DRIFT, "drift")
+    with atomic_path(out_markdown) as tmp:
+        tmp.write_text(drift.markdown(setting, table, threshold))
+    log(f"{setting}: {len(table)} (model, split) pairs, {len(drift.drifted_models(table))} models drifted by more than {threshold:g} points")

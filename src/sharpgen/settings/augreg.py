@@ -166,6 +166,7 @@ class AugReg(Collection):
         ("adapt_steps", "int64"), ("upstream_best_val", "float64"), ("imagenet_minival_acc", "float64"),
         ("imagenet_acc", "float64"),
     )
+    published_values = "published_values.csv"
     published = {"imagenet_acc": "test"}
     block_schema = {
         **Collection.block_schema,

@@ -10,6 +10,7 @@ maps them to files.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -52,6 +53,9 @@ class Setting:
     metric_sources: ClassVar[tuple[str, ...]] = ("evaluate",)
     # published accuracy column of the sheet -> metrics split (test, train, shift:<name>)
     published: ClassVar[Mapping[str, str]] = {}
+    # the paper's published values (sharpgen.published): a CSV in the folder data/ beside the
+    # setting's module; the block key published_values (a path) replaces it
+    published_values: ClassVar[str | None] = None
     # JSON-schema properties of the setting's own config keys (with descriptions and defaults)
     block_schema: ClassVar[Mapping[str, Any]] = {}
     # defaults of the common keys (sharpness, correlation, figures) where the setting differs
@@ -91,6 +95,23 @@ class Setting:
     def published_inputs(self, block: Mapping[str, Any]) -> dict[str, Ref]:
         """Inputs of the published metrics besides the models table."""
         return {}
+
+    def published_values_path(self, block: Mapping[str, Any]) -> Path | None:
+        """The CSV of the paper's published values for this setting, if any (block key
+        ``published_values``, else the class attribute's file beside the module)."""
+        if block.get("published_values"):
+            return Path(block["published_values"])
+        if self.published_values is None:
+            return None
+        return Path(sys.modules[type(self).__module__].__file__).parent / "data" / self.published_values
+
+    def has_published_metrics(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> bool:
+        """Whether the collection publishes accuracies of these models: an input of its own
+        (``published_inputs``) or a published column of the sheet with a value."""
+        if "published" not in self.metric_sources:
+            return False
+        columns = [c for c in self.published if c in sheet]
+        return bool(self.published_inputs(block)) or bool(columns and sheet[columns].notna().any().any())
 
     # --- jobs ---
     def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]) -> tuple[Splits, pd.DataFrame]:

@@ -115,6 +115,7 @@ class Bert(Collection):
             "hans_ce_embedded_under_verb", "hans_ce_conjunction", "hans_ce_adverb",
         )),
     )
+    published_values = "published_values.csv"
     published = {
         "mnli_dev_acc": "test",
         **{f"hans_{h}_{label}": f"{SHIFT_PREFIX}hans_{h}_{label}"

@@ -315,6 +315,7 @@ class Cifar(Collection):
         ("weight_decay", "float64"), ("amp", "bool"), *((c, "float64") for c in OPTIONAL),
     )
     metric_sources = ("evaluate", "published")
+    published_values = "published_values.csv"
     published = {"train_acc": "train", "test_acc": "test", "cifar10c_acc": f"{SHIFT_PREFIX}cifar10c"}
     eval_sizes = {"train": EVAL_TRAIN}
     block_schema = {

@@ -90,6 +90,7 @@ class Soups(Collection):
         ("epochs", "int64"), ("randaug", "string"), ("mixup", "float64"), ("label_smoothing", "float64"),
         *((c, "float64") for c in _RESULT_COLUMNS.values()),
     )
+    published_values = "published_values.csv"
     published = {
         "imagenet_acc": "test",
         **{c: f"{SHIFT_PREFIX}{c.removesuffix('_acc')}" for c in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -93,6 +94,31 @@ class Definition:
         return dataclasses.asdict(self)
 
     @classmethod
+    def from_id(cls, text: str) -> Definition:
+        """The definition whose ``id`` is ``text``: the inverse of :attr:`id`.
+
+        An id that is not in the canonical form :attr:`id` writes (unknown part, wrong order,
+        a number written differently) is an error naming it.
+        """
+        parts = text.split("_")
+        try:
+            if len(parts) < 5 or parts[2] not in ("standard", "adaptive", "standard-lognorm", "adaptive-lognorm"):
+                raise ValueError("expected <algorithm>_<norm>_<variant>_rho<r>_m<m>[_...]")
+            algorithm, norm, variant, rho, m, *rest = parts
+            fields: dict[str, Any] = {
+                "algorithm": algorithm, "norm": norm, "adaptive": variant.startswith("adaptive"),
+                "logit_norm": variant.endswith("-lognorm"), "rho": float(_prefixed(rho, "rho")), "m": int(_prefixed(m, "m")),
+            }
+            for part in rest:
+                fields.update(_id_part(part))
+            definition = cls(**fields)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{text!r} is not a sharpness definition id ({error})") from None
+        if definition.id != text:
+            raise ValueError(f"{text!r} is not a sharpness definition id in canonical form; it reads as {definition.id!r}")
+        return definition
+
+    @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Definition:
         """Build from a mapping (e.g. a config entry); unknown keys are an error naming them."""
         known = {f.name for f in dataclasses.fields(cls)}
@@ -107,6 +133,31 @@ class Definition:
 def _choice(key: str, value: object, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ValueError(f"sharpness definition: {key} must be one of {list(options)}, got {value!r}")
+
+
+_ID_PARTS = (  # optional id parts after rho and m: (regex, field values)
+    (re.compile(r"s(\d+)"), lambda g: {"n_samples": int(g[0])}),
+    (re.compile(r"anti"), lambda g: {"antithetic": True}),
+    (re.compile(r"it(\d+)"), lambda g: {"n_iters": int(g[0])}),
+    (re.compile(r"mom-(\w+)"), lambda g: {"momentum": g[0]}),
+    (re.compile(r"reset-(\w+)"), lambda g: {"reset": g[0]}),
+    (re.compile(r"init-([a-z]+)(\d+)"), lambda g: {"init": g[0], "restarts": int(g[1])}),
+    (re.compile(r"seed(\d+)"), lambda g: {"seed": int(g[0])}),
+)
+
+
+def _prefixed(part: str, prefix: str) -> str:
+    if not part.startswith(prefix) or len(part) == len(prefix):
+        raise ValueError(f"expected {prefix}<number>, got {part!r}")
+    return part[len(prefix):]
+
+
+def _id_part(part: str) -> dict[str, Any]:
+    for pattern, values in _ID_PARTS:
+        match = pattern.fullmatch(part)
+        if match:
+            return values(match.groups())
+    raise ValueError(f"unknown part {part!r}")
 
 
 def _exact(value: float) -> str:

@@ -34,6 +34,7 @@ class Toy(Setting):
         "points": {"description": "Training points.", "type": "integer", "default": 256},
     }
     defaults = {"figures": {"color": "lr", "marker": None}}
+    published_values = "toy_published_values.csv"  # data/ beside this module
 
     def sheet(self, block):
         return pd.DataFrame([
