@@ -40,8 +40,11 @@ def test_paper_config_plans_every_model(tmp_path: Path) -> None:
     assert counts["download"] == downloaded + 2  # + Google's BERT-base (vocab.txt), CIFAR-10 archive
     assert counts["train_model"] == MODELS["cifar"] and "import_checkpoint" not in counts
     assert counts["sharpness"] == sum(MODELS.values())
-    published = MODELS["soups"] + MODELS["bert"]  # augreg is evaluated: AugReg publishes no shift sets
+    # augreg is evaluated (AugReg publishes no shift sets); its published ImageNet accuracies are
+    # read too, for the drift table (cifar's zoo publishes none)
+    published = MODELS["soups"] + MODELS["bert"] + MODELS["augreg"]
     assert counts["published_metrics"] == published and counts["evaluate_models"] == MODELS["augreg"] + MODELS["cifar"]
+    assert counts["drift"] == 1
     assert counts["prepare_subset"] == 4 and counts["prepare_dataset"] == 2
     assert counts["correlate"] == 4 and counts["report"] == 4 and counts["aggregate_history"] == 1
     # one figure per definition and its lognorm twin; cifar also per family
@@ -141,7 +144,7 @@ def test_tiny_augreg_study_evaluates_imagenet_and_shifts(tmp_path: Path, http_se
     import timm
 
     from helpers.bigvision import vit_to_npz
-    from sharpgen.settings.augreg import grid_sheet
+    from sharpgen.settings.augreg import INDEX_COLUMNS, grid_sheet
 
     names = list(grid_sheet()["model_id"][:2])
     (http_server.root / "mirror").mkdir()
@@ -152,6 +155,11 @@ def test_tiny_augreg_study_evaluates_imagenet_and_shifts(tmp_path: Path, http_se
             for p in model.parameters():
                 p.normal_(0, 0.2)
         vit_to_npz(model, http_server.root / "mirror" / f"{name}.npz")
+    # AugReg's index for the two models: 3 test images make our accuracy a multiple of 1/3, so
+    # the first drifts for sure; the second only if the random model gets an image right
+    published = {names[0]: 0.7512, names[1]: 0.0}
+    index = pd.DataFrame([{c: "" for c in INDEX_COLUMNS} | {"adapt_filename": n, "adapt_final_test": a} for n, a in published.items()])
+    index.to_csv(http_server.root / "mirror" / "index.csv", index=False)
     data = shift_sets(imagenet_train(tmp_path / "imagenet", classes=4, per_class=3))
     config = _paper_config(tmp_path / "augreg.yaml", "augreg", models=2, base_url=http_server.base + "/mirror",
                            arch=AUGREG_TINY, data_root=str(data), train_n=6)
@@ -174,6 +182,22 @@ def test_tiny_augreg_study_evaluates_imagenet_and_shifts(tmp_path: Path, http_se
     assert {"test_error", "imagenet_r_error", "objectnet_error", "gen_gap_error"} <= set(corr["target"])
     _check_subset(root, "augreg", [2, 2, 2, 2])
     _check_figure_and_report(root, "augreg")
+    # the published accuracies (index.csv, from the mirror) beside the evaluated ones
+    drift = tables.read(t / "drift.parquet", tables.DRIFT)
+    assert list(drift["split"]) == ["test", "test"] and list(drift["model_id"]) == sorted(names)
+    evaluated = metrics[metrics["split"] == "test"].set_index("model_id")["error"]
+    for _, row in drift.iterrows():
+        assert row["evaluated_accuracy"] == pytest.approx(1 - evaluated[row["model_id"]])
+        assert row["published_accuracy"] == pytest.approx(published[row["model_id"]])
+        assert row["drifted"] == (abs(row["difference_points"]) > 0.5)
+    report = (root / "results" / "report" / "augreg.md").read_text()
+    html = (root / "results" / "report" / "augreg.html").read_text()
+    drifted = sorted(drift.loc[drift["drifted"], "model_id"])
+    assert names[0] in drifted and all(f"Warning:** {len(drifted)} of 2 models" in report and m in report for m in drifted)
+    assert "Accuracy drift" in html and all(m in html for m in drifted)
+    assert report.index("## Reproduction") < report.index("## Accuracy drift") < report.index("# Kendall tau")
+    repro = tables.read(t / "reproduction.parquet", tables.REPRODUCTION)  # the paper's values: not in this tiny grid
+    assert set(repro["paper_value"]) == {-0.42, 0.08} and (repro["n_models"] == 0).all()
 
 
 def test_tiny_bert_study_evaluates_mnli_and_hans(tmp_path: Path, http_server) -> None:

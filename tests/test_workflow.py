@@ -87,6 +87,7 @@ def test_figures_and_report_exist_and_one_figure_rebuilds_alone(study: Path) -> 
     assert all(f.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-" for f in figures)
     report = (study / "results" / "report" / "digits.md").read_text()
     assert "Kendall tau" in report and all(f.name in report for f in figures)
+    assert "No published value for setting digits" in report  # nothing to compare with the paper
     target = figures[0].relative_to(study)
     before = figures[0].read_bytes()
     figures[0].unlink()
@@ -105,6 +106,8 @@ def test_html_report_renders_every_table_and_figure_in_chromium(study: Path, htt
     result = check_page(report.parent, report.name, http_server.base)
     assert result["images"] == DEFINITIONS + 2 and result["loaded"] == result["images"], result  # + captures, curvature
     assert result["tables"] > 0 and result["rendered"] == result["tables"], result
+    assert result["collapsed"] == 2 and result["heatmap_cells"] > 0, result  # the full tables, collapsed
+    assert "No published value for setting digits" in report.read_text()
     shot = screenshot(http_server.url(report.name), ARTIFACTS / "html-report-tiny-study.png")
     print(f"screenshot of the tiny study's report: {shot}")
 

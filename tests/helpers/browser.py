@@ -1,8 +1,9 @@
 """A real headless Chromium (Debian's ``chromium`` package) for checking HTML pages.
 
 ``check_page`` loads the page inside an iframe of a probe page served from the same origin, waits
-for it, and reads back from the DOM how many images loaded (``naturalWidth > 0``) and how many
-tables rendered (rows and a non-zero height); ``screenshot`` saves a PNG of the page.
+for it, opens every collapsed ``<details>``, and reads back from the DOM how many images loaded
+(``naturalWidth > 0``), how many tables rendered (rows and a non-zero height) and how many
+heatmap cells there are; ``screenshot`` saves a PNG of the page as a reader first sees it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ PROBE = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
 const frame = document.getElementById("page");
 frame.addEventListener("load", () => {{
   const doc = frame.contentDocument;
+  const details = [...doc.querySelectorAll("details")];
+  const collapsed = details.filter(d => !d.open).length;
+  details.forEach(d => d.open = true);  // collapsed tables count as rendered once opened
   const images = [...doc.images];
   const tables = [...doc.querySelectorAll("table")];
   const done = () => images.every(img => img.complete);
@@ -31,6 +35,10 @@ frame.addEventListener("load", () => {{
       broken: images.filter(img => img.naturalWidth === 0).map(img => img.alt),
       tables: tables.length,
       rendered: tables.filter(t => t.rows.length > 1 && t.getBoundingClientRect().height > 0).length,
+      details: details.length,
+      collapsed: collapsed,
+      heatmap_cells: doc.querySelectorAll("table.heatmap td[title]").length,
+      not_significant: doc.querySelectorAll("table.heatmap td.ns").length,
       captions: tables.filter(t => t.caption && t.caption.textContent.length > 0).length
         + images.filter(img => img.closest("figure")?.querySelector("figcaption")?.textContent.length > 0).length,
     }}) + "END";
