@@ -259,10 +259,9 @@ def get_published_values_arg(wildcards, input):
 
 def drift_applies(setting):
     """Evaluated here, and published by the collection: both accuracies can be compared."""
-    block = BLOCKS[setting]
-    return block["metrics"] == "evaluate" and settings.get(setting).has_published_metrics(
-        block, SHEETS[setting]
-    )
+    block, sheet = BLOCKS[setting], SHEETS[setting]
+    evaluated = block["metrics"] == "evaluate"
+    return evaluated and settings.get(setting).has_published_metrics(block, sheet)
 
 
 def get_published_job_metrics(wildcards):
