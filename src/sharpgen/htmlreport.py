@@ -33,6 +33,7 @@ details { margin: 0.5em 0 1em; }
 summary { cursor: pointer; font-weight: bold; padding: 0.3em 0; }
 .warning { background: #fff4e5; border-left: 4px solid #e67700; padding: 0.6em 1em; margin: 1em 0; }
 .none { color: #666; font-style: italic; }
+td.text { text-align: left; }
 tr.minimum td { font-weight: bold; }
 td.yes { background: #d3f9d8; } td.no { background: #ffe3e3; }
 table.heatmap td { min-width: 3.2em; text-align: center; }
@@ -210,7 +211,7 @@ def reproduction_section(report: Report) -> str:
     if frame is None or frame.empty:
         out.append(f'<p class="none">No published value for setting {html.escape(report.setting)}: nothing to compare with the paper.</p>')
         return "\n".join(out)
-    agreed = frame[frame["compared"].eq("minimum") | frame["relation"].eq("=")]
+    agreed = frame[frame["inside"].notna()]
     n_values = frame["value_id"].nunique()
     out.append(
         f"<p>{n_values} values published for {html.escape(report.setting)}. Each is compared with our tau-b and its 95% "
@@ -218,22 +219,25 @@ def reproduction_section(report: Report) -> str:
         "source leaves the definition, radius, target or subgroup open, every candidate is listed; an \"as low as\" "
         "value is compared with the minimum over the candidates (bold), with that candidate's interval.</p>"
     )
-    head = "".join(f"<th>{h}</th>" for h in ("#", "paper", "compared with (definition, target, subgroup)", "ours [95% interval]", "inside", "source"))
+    head = "".join(f"<th>{h}</th>" for h in ("#", "paper", "definition", "target", "subgroup", "ours [95% interval]", "inside", "source"))
     body = []
     previous = None
     for _, row in frame.iterrows():
         first = row["value_id"] != previous
         previous = row["value_id"]
         verdict = rep.verdict(row)
+        definition = ("minimum: " if row["compared"] == "minimum" else "") + (row["definition"] or "—")
+        texts = "".join(f'<td class="text">{html.escape(t or "—")}</td>' for t in (definition, row["target"], row["subgroup"]))
         body.append(
             f'<tr class="{row["compared"]}"><td title="{html.escape(row["note"])}">{row["value_id"] if first else ""}</td>'
-            f"<td>{html.escape(rep.published_text(row)) if first else ''}</td><td>{html.escape(rep.compared_text(row))}</td>"
+            f"<td>{html.escape(rep.published_text(row)) if first else ''}</td>{texts}"
             f'<td>{html.escape(rep.ours_text(row))}</td><td class="{verdict}">{verdict}</td>'
-            f"<td>{html.escape(row['source']) if first else ''}</td></tr>"
+            f'<td class="text">{html.escape(row["source"]) if first else ""}</td></tr>'
         )
     inside = int(agreed["inside"].fillna(False).sum())
     caption = (f"The paper's Kendall taus for {report.setting} and ours: the paper's value lies inside our interval in "
-               f"{inside} of {len(agreed)} comparisons (candidates of exact values, and minima).")
+               f"{inside} of {len(agreed)} comparisons with an interval (every candidate of an exact value, the minimum of an "
+               "\"as low as\" value).")
     out.append(f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
     notes = frame.drop_duplicates("value_id")
     out.append("<details><summary>How each published value was read</summary><ol>"

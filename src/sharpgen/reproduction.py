@@ -5,7 +5,9 @@ candidate (definition x target x subgroup) it may mean: one row per candidate, a
 ``relation = min`` ("as low as") one more row, the minimum over the candidates we computed,
 with the interval of the candidate that attains it. ``inside`` says whether the paper's value
 lies in our bootstrap interval, widened by half a unit of the paper's last digit (the paper
-prints two decimals: a printed -0.42 is any value in [-0.425, -0.415]).
+prints two decimals: a printed -0.42 is any value in [-0.425, -0.415]); it is checked for every
+candidate of an exact value and for the minimum of an "as low as" value (null otherwise, and
+without an interval).
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ def compare(correlation: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
                 rows.append({**base, "compared": "minimum", "definition": "", "target": "", "subgroup": "", "n_models": 0,
                              "ours": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_perm": math.nan})
     out = pd.DataFrame(rows, columns=COLUMNS)
-    out["inside"] = pd.array([inside(v, lo, hi) for v, lo, hi in zip(out["paper_value"], out["ci_low"], out["ci_high"])], dtype="boolean")
+    # a candidate of an "as low as" value is not that value: only the minimum is checked
+    checked = ~((out["relation"] == "min") & (out["compared"] == "candidate"))
+    out["inside"] = pd.array([inside(v, lo, hi) if c else None for v, lo, hi, c in
+                              zip(out["paper_value"], out["ci_low"], out["ci_high"], checked)], dtype="boolean")
     return out.astype({"value_id": "int64", "n_models": "int64", **{c: "float64" for c in ("paper_value", "ours", "ci_low", "ci_high", "p_perm")}})
 
 
