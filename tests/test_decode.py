@@ -71,6 +71,7 @@ def write_files(folder: Path) -> None:
         Image.fromarray(_crop(29, 23, "flower.jpg")).convert(mode).save(folder / f"png_{mode}.png")
     palette = Image.fromarray(_crop(29, 23, "flower.jpg")).convert("P")
     palette.save(folder / "png_P_transparent.png", transparency=3)
+    palette.convert("RGB").quantize(16).save(folder / "png_P_4bit.png", bits=4)
 
 
 def _sample_file(name: str) -> Path:
@@ -139,7 +140,7 @@ def test_adobe_marker_and_bad_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"a\.gif: neither JPEG nor PNG"):
         decode_as_tensorflow(tmp_path / "a.gif")
     Image.new("I;16", (4, 4)).save(tmp_path / "deep.png")
-    with pytest.raises(ValueError, match=r"deep\.png: a I;16 PNG"):
+    with pytest.raises(ValueError, match=r"deep\.png: a I;16 PNG of bit depth 16"):
         decode_as_tensorflow(tmp_path / "deep.png")
 
 

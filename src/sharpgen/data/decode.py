@@ -33,7 +33,7 @@ TFDS_REWRITTEN = frozenset({
     "n07583066_647.JPEG", "n13037406_4650.JPEG",  # CMYK
     "n02105855_2933.JPEG",  # a PNG file
 })
-PNG_MODES = ("RGB", "RGBA", "P", "PA", "L", "LA", "1")  # 8-bit (or 1-bit) PNGs, whose RGB Pillow and libpng agree on
+PNG_MODES = ("RGB", "RGBA", "P", "L", "LA")  # PNGs of up to 8 bits, whose RGB Pillow and TensorFlow's libpng agree on
 
 
 def open_rgb(path: Path) -> Image.Image:
@@ -79,12 +79,12 @@ def _tf_decode_jpeg(data: bytes) -> np.ndarray:
     return simplejpeg.decode_jpeg(data, "RGB", fastdct=True, fastupsample=False, strict=False)
 
 
-def _png_rgb(path: Path) -> np.ndarray:
+def _png_rgb(path: Path, data: bytes) -> np.ndarray:
     """``tf.io.decode_png(data, channels=3)`` of an 8-bit PNG: palette expanded, alpha dropped, grey replicated."""
     with Image.open(path) as image:
-        if image.mode not in PNG_MODES:
-            raise ValueError(f"{path}: a {image.mode} PNG; only 8-bit PNGs ({', '.join(PNG_MODES)}) are decoded as "
-                             "TensorFlow does; convert it to an 8-bit PNG or a JPEG")
+        if image.mode not in PNG_MODES or data[24] > 8:  # data[24]: the bit depth in the IHDR chunk
+            raise ValueError(f"{path}: a {image.mode} PNG of bit depth {data[24]}; only PNGs of up to 8 bits "
+                             f"({', '.join(PNG_MODES)}) are decoded as TensorFlow does; convert it to one or to JPEG")
         return np.asarray(image.convert("RGB"))
 
 
@@ -104,7 +104,7 @@ def decode_as_tensorflow(path: Path) -> np.ndarray:
     if data.startswith(JPEG_MAGIC):
         rgb = _tf_decode_jpeg(data)
     elif data.startswith(PNG_MAGIC):
-        rgb = _png_rgb(path)
+        rgb = _png_rgb(path, data)
     else:
         raise ValueError(f"{path}: neither JPEG nor PNG data (starts {data[:8]!r}); vit_jax's pipeline decodes "
                          "JPEG (and tensorflow_datasets' PNG) files only: convert it to JPEG")
