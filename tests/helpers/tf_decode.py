@@ -9,7 +9,8 @@ own encoder into IN_DIR (``tf_<subsampling>_<h>x<w>.jpg``), then for every file 
   rewrite for the file names it lists (decoded with ``decode_jpeg``'s defaults / ``decode_png`` with
   3 channels, encoded with ``tf.image.encode_jpeg(format='rgb', quality=100)``);
 - ``<name>.input``: vit_jax's eval preprocessing of it, ``tf.image.resize`` to SIZE x SIZE, then
-  (x - 127.5) / 127.5, channels first.
+  (x - 127.5) / 127.5, channels first;
+- ``<name>.refused`` instead, where TensorFlow refuses the file.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def main(folder: Path, size: int, out: Path) -> None:
     tf_written(folder)
     arrays = {}
     for path in sorted(folder.iterdir()):
-        rgb = decode(path)
+        try:
+            rgb = decode(path)
+        except tf.errors.InvalidArgumentError:
+            arrays[f"{path.name}.refused"] = np.array(True)
+            continue
         arrays[f"{path.name}.decoded"] = rgb
         x = (tf.image.resize(tf.cast(rgb, tf.float32), [size, size]) - 127.5) / 127.5
         arrays[f"{path.name}.input"] = np.transpose(x.numpy(), (2, 0, 1))

@@ -42,9 +42,9 @@ def open_rgb(path: Path) -> Image.Image:
         return Image.open(f).convert("RGB")
 
 
-def adobe_marker(data: bytes) -> bool:
-    """Whether a JPEG has an Adobe APP14 marker before its first scan (libjpeg's ``saw_Adobe_marker``)."""
-    i = 2
+def _header(data: bytes) -> tuple[bool, int]:
+    """Walk a JPEG's marker segments up to its first scan: (Adobe APP14 marker seen, offset of the scan)."""
+    i, adobe = 2, False
     while i + 4 <= len(data):
         if data[i] != 0xFF:
             i += 1
@@ -54,12 +54,23 @@ def adobe_marker(data: bytes) -> bool:
             i += 2 if marker != 0xFF else 1
             continue
         if marker in (0xDA, 0xD9):  # start of scan, end of image
-            return False
+            return adobe, i
         length = int.from_bytes(data[i + 2:i + 4], "big")
-        if marker == 0xEE and length - 2 >= 12 and data[i + 4:i + 9] == b"Adobe":
-            return True
+        adobe |= marker == 0xEE and length - 2 >= 12 and data[i + 4:i + 9] == b"Adobe"
         i += 2 + length
-    return False
+    return adobe, len(data)
+
+
+def adobe_marker(data: bytes) -> bool:
+    """Whether a JPEG has an Adobe APP14 marker before its first scan (libjpeg's ``saw_Adobe_marker``)."""
+    return _header(data)[0]
+
+
+def complete(data: bytes) -> bool:
+    """Whether a JPEG's data reaches its end-of-image marker. TensorFlow's memory source stops with an
+    error where libjpeg runs out of data (``try_recover_truncated=False``); libjpeg-turbo's own
+    inserts a fake end and decodes the rest as grey."""
+    return data.find(b"\xff\xd9", _header(data)[1]) >= 0
 
 
 def cmyk_to_rgb(cmyk: np.ndarray, adobe: bool) -> np.ndarray:
@@ -72,6 +83,8 @@ def cmyk_to_rgb(cmyk: np.ndarray, adobe: bool) -> np.ndarray:
 
 def _tf_decode_jpeg(data: bytes) -> np.ndarray:
     """``tf.io.decode_jpeg(data, channels=3)`` with its default arguments."""
+    if not complete(data):
+        raise ValueError("the data ends before the end-of-image marker (a truncated file, which TensorFlow refuses)")
     colorspace = simplejpeg.decode_jpeg_header(data, strict=False)[2]
     if colorspace in ("CMYK", "YCCK"):
         cmyk = simplejpeg.decode_jpeg(data, "CMYK", fastdct=True, fastupsample=False, strict=False)
@@ -102,7 +115,10 @@ def decode_as_tensorflow(path: Path) -> np.ndarray:
     rewrite of the ImageNet files it fixes (:data:`TFDS_REWRITTEN`)."""
     data = Path(path).read_bytes()
     if data.startswith(JPEG_MAGIC):
-        rgb = _tf_decode_jpeg(data)
+        try:
+            rgb = _tf_decode_jpeg(data)
+        except ValueError as e:  # libjpeg-turbo's error (TensorFlow refuses truncated files too)
+            raise ValueError(f"{path}: cannot decode this JPEG ({e}); replace the file with an intact copy") from e
     elif data.startswith(PNG_MAGIC):
         rgb = _png_rgb(path, data)
     else:
