@@ -59,6 +59,8 @@ def write_files(folder: Path) -> None:
     intact = _jpeg(Image.fromarray(_crop(37, 53)), quality=90)
     (folder / "extraneous_bytes.jpg").write_bytes(intact[:-2] + bytes(3) + intact[-2:])  # libjpeg warns, decodes
     (folder / "trailing_bytes.jpg").write_bytes(intact + bytes(10))
+    scan = intact.index(b"\xff\xda")
+    (folder / "stray_bytes_before_scan.jpg").write_bytes(intact[:scan] + b"\x00\x11" + intact[scan:])
     for name, keep in (("truncated_half.jpg", len(intact) // 2), ("truncated_end.jpg", len(intact) - 2)):
         (folder / name).write_bytes(intact[:keep])
     exif = Image.Exif()

@@ -42,23 +42,27 @@ def open_rgb(path: Path) -> Image.Image:
         return Image.open(f).convert("RGB")
 
 
-def _header(data: bytes) -> tuple[bool, int]:
-    """Walk a JPEG's marker segments up to its first scan: (Adobe APP14 marker seen, offset of the scan)."""
-    i, adobe = 2, False
+def _header(data: bytes) -> tuple[bool, int, bytes]:
+    """Walk a JPEG's marker segments up to its first scan: (Adobe APP14 marker seen, offset of the
+    scan, the data without the stray bytes between segments, which libjpeg skips with a warning)."""
+    i, adobe, kept = 2, False, [data[:2]]
     while i + 4 <= len(data):
         if data[i] != 0xFF:
             i += 1
             continue
         marker = data[i + 1]
         if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill byte, TEM, RSTn, SOI: no length
-            i += 2 if marker != 0xFF else 1
+            step = 2 if marker != 0xFF else 1
+            kept.append(data[i:i + step])
+            i += step
             continue
         if marker in (0xDA, 0xD9):  # start of scan, end of image
-            return adobe, i
+            break
         length = int.from_bytes(data[i + 2:i + 4], "big")
         adobe |= marker == 0xEE and length - 2 >= 12 and data[i + 4:i + 9] == b"Adobe"
+        kept.append(data[i:i + 2 + length])
         i += 2 + length
-    return adobe, len(data)
+    return adobe, i, b"".join(kept) + data[i:]
 
 
 def adobe_marker(data: bytes) -> bool:
@@ -85,6 +89,7 @@ def _tf_decode_jpeg(data: bytes) -> np.ndarray:
     """``tf.io.decode_jpeg(data, channels=3)`` with its default arguments."""
     if not complete(data):
         raise ValueError("the data ends before the end-of-image marker (a truncated file, which TensorFlow refuses)")
+    data = _header(data)[2]  # libjpeg-turbo's TurboJPEG stops at stray bytes in the header; TensorFlow skips them
     colorspace = simplejpeg.decode_jpeg_header(data, strict=False)[2]
     if colorspace in ("CMYK", "YCCK"):
         cmyk = simplejpeg.decode_jpeg(data, "CMYK", fastdct=True, fastupsample=False, strict=False)
