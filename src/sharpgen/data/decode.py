@@ -70,13 +70,6 @@ def adobe_marker(data: bytes) -> bool:
     return _header(data)[0]
 
 
-def complete(data: bytes) -> bool:
-    """Whether a JPEG's data reaches its end-of-image marker. TensorFlow's memory source stops with an
-    error where libjpeg runs out of data (``try_recover_truncated=False``); libjpeg-turbo's own
-    inserts a fake end and decodes the rest as grey."""
-    return data.find(b"\xff\xd9", _header(data)[1]) >= 0
-
-
 def cmyk_to_rgb(cmyk: np.ndarray, adobe: bool) -> np.ndarray:
     """TensorFlow's CMYK -> RGB (``jpeg_mem.cc``): Adobe files store inverted CMYK, so r = k c / 255;
     others r = (255 - k)(255 - c) / 255; integer division."""
@@ -87,13 +80,16 @@ def cmyk_to_rgb(cmyk: np.ndarray, adobe: bool) -> np.ndarray:
 
 def _tf_decode_jpeg(data: bytes) -> np.ndarray:
     """``tf.io.decode_jpeg(data, channels=3)`` with its default arguments."""
-    if not complete(data):
+    adobe, scan, clean = _header(data)
+    # TensorFlow's memory source stops with an error where libjpeg runs out of data
+    # (try_recover_truncated=False); libjpeg-turbo's own would insert an end and fill the rest with grey
+    if data.find(b"\xff\xd9", scan) < 0:
         raise ValueError("the data ends before the end-of-image marker (a truncated file, which TensorFlow refuses)")
-    data = _header(data)[2]  # libjpeg-turbo's TurboJPEG stops at stray bytes in the header; TensorFlow skips them
+    data = clean  # TurboJPEG stops at stray bytes between header segments, which TensorFlow's libjpeg skips
     colorspace = simplejpeg.decode_jpeg_header(data, strict=False)[2]
     if colorspace in ("CMYK", "YCCK"):
         cmyk = simplejpeg.decode_jpeg(data, "CMYK", fastdct=True, fastupsample=False, strict=False)
-        return cmyk_to_rgb(cmyk, adobe_marker(data))
+        return cmyk_to_rgb(cmyk, adobe)
     return simplejpeg.decode_jpeg(data, "RGB", fastdct=True, fastupsample=False, strict=False)
 
 
