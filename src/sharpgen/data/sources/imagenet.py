@@ -161,7 +161,7 @@ def labelled(folder: Path, kind: str) -> tuple[list[str], np.ndarray]:
 
 
 def load_images(folder: Path, paths: list[str], transform: Transform, border: int = 0, what: str = "images") -> torch.Tensor:
-    """The images at ``folder/<path>`` through ``transform`` (after cutting ``border`` px off each side)."""
+    """The images at ``folder/<path>`` decoded and preprocessed by ``transform``, ``border`` px cut off each side."""
     progress = Progress(f"load {what}", len(paths), unit="image")
     every = max(1, len(paths) // 20)
     out = []
