@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from sharpgen import datasets, settings
+from sharpgen.data.decode import decode_as_tensorflow
 from sharpgen.data.sample import histogram, stratified
 from sharpgen.data.sources.imagenet import heads, imagenet_dataset, imagenet_subset, objectnet_classes, wnids
 from helpers.imagenet import image, imagenet_train, shift_sets
@@ -22,9 +23,9 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711])
 # --- transcriptions of the upstream transforms (PIL + numpy, written after the upstream code) ---
 
 def clip_reference(path: Path, size: int) -> np.ndarray:
-    """openai/CLIP clip.py _transform: Resize(size, BICUBIC) of the short side, CenterCrop(size),
-    convert RGB, ToTensor, Normalize(CLIP mean/std)."""
-    image = Image.open(path)
+    """torchvision's ImageFolder loader (open, convert RGB), then openai/CLIP clip.py _transform:
+    Resize(size, BICUBIC) of the short side, CenterCrop(size), ToTensor, Normalize(CLIP mean/std)."""
+    image = Image.open(path).convert("RGB")
     w, h = image.size
     if w <= h:
         new = (size, int(size * h / w))
@@ -34,7 +35,7 @@ def clip_reference(path: Path, size: int) -> np.ndarray:
         image = image.resize(new, Image.BICUBIC)
     w, h = image.size
     top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
-    image = image.crop((left, top, left + size, top + size)).convert("RGB")
+    image = image.crop((left, top, left + size, top + size))
     x = np.asarray(image, dtype=np.float64) / 255.0
     return ((x - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1)
 
@@ -50,8 +51,9 @@ def _tf_bilinear_axis(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarr
 
 
 def vit_jax_reference(path: Path, size: int) -> np.ndarray:
-    """vit_jax input_pipeline (eval): decode RGB, tf.image.resize to size x size, (x - 127.5) / 127.5."""
-    x = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+    """vit_jax input_pipeline (eval): decode as TensorFlow (checked bit-exact in test_decode.py),
+    tf.image.resize to size x size, (x - 127.5) / 127.5."""
+    x = decode_as_tensorflow(path).astype(np.float64)
     h, w = x.shape[:2]
     ylo, yhi, ylerp = _tf_bilinear_axis(h, size)
     xlo, xhi, xlerp = _tf_bilinear_axis(w, size)

@@ -1,11 +1,12 @@
 """ImageNet and its distribution-shift sets as tensors, with the upstream preprocessing of each collection.
 
 Preprocessing (written after the upstream code, see ``docs/paper-settings.md``):
-- ``clip``: OpenAI CLIP's ``clip.load`` transform (model soups): bicubic resize of the short side
-  to the input size, centre crop, RGB, CLIP mean/std.
-- ``vit_jax``: ``vit_jax/input_pipeline.py`` (AugReg): RGB, the whole image squashed to
-  size x size (bilinear, half-pixel centres, no antialiasing, as ``tf.image.resize``), then
-  (x - 127.5) / 127.5.
+- ``clip``: the image opened in RGB (torchvision's ``ImageFolder`` loader), then OpenAI CLIP's
+  ``clip.load`` transform (model soups): bicubic resize of the short side to the input size,
+  centre crop, CLIP mean/std.
+- ``vit_jax``: ``vit_jax/input_pipeline.py`` (AugReg): decoded as TensorFlow's ``decode_jpeg``
+  (:func:`sharpgen.data.decode.decode_as_tensorflow`), the whole image squashed to size x size
+  (bilinear, half-pixel centres, no antialiasing, as ``tf.image.resize``), then (x - 127.5) / 127.5.
 Labels are ILSVRC2012 class indices (the position of a wnid in the sorted list of the 1,000
 wnids); the 200-class sets and ObjectNet are scored through a ``Head`` (:mod:`sharpgen.datasets`).
 """
@@ -23,8 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from sharpgen.data.decode import decode_as_tensorflow, open_rgb
 from sharpgen.data.imagenet_sets import SHIFTS, TRAIN_LAYOUT
 from sharpgen.data.sample import stratified
 from sharpgen.datasets import Head, Splits
@@ -34,7 +35,7 @@ from sharpgen.settings.base import SHIFT_PREFIX, data_root
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-Transform = Callable[[Image.Image], torch.Tensor]
+Transform = Callable[[Path, int], torch.Tensor]  # (image file, border px cut off each side) -> input tensor
 EVAL_TRAIN_SEED = 1  # the training sample of metrics: evaluate (the sharpness sample has its own seed)
 
 
@@ -55,22 +56,34 @@ def objectnet_classes() -> dict[str, tuple[int, ...]]:
 
 
 def clip_transform(size: int) -> Transform:
-    """OpenAI CLIP's evaluation transform at ``size`` px."""
+    """OpenAI CLIP's evaluation transform at ``size`` px, on the image opened in RGB."""
     from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
 
-    return Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size),
-                    lambda image: image.convert("RGB"), ToTensor(), Normalize(CLIP_MEAN, CLIP_STD)])
+    transform = Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size), ToTensor(),
+                         Normalize(CLIP_MEAN, CLIP_STD)])
+
+    def load(path: Path, border: int = 0) -> torch.Tensor:
+        image = open_rgb(path)
+        if border:
+            image = image.crop((border, border, image.width - border, image.height - border))
+        return transform(image)
+
+    return load
 
 
 def vit_jax_transform(size: int) -> Transform:
-    """vit_jax's evaluation transform: squash to ``size`` x ``size`` (bilinear), then (x - 127.5) / 127.5."""
+    """vit_jax's evaluation transform: decode as TensorFlow, squash to ``size`` x ``size`` (bilinear),
+    then (x - 127.5) / 127.5."""
 
-    def transform(image: Image.Image) -> torch.Tensor:
-        x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)
+    def load(path: Path, border: int = 0) -> torch.Tensor:
+        rgb = decode_as_tensorflow(path)
+        if border:
+            rgb = rgb[border:rgb.shape[0] - border, border:rgb.shape[1] - border]
+        x = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)
         x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False, antialias=False)[0]
         return (x - 127.5) / 127.5
 
-    return transform
+    return load
 
 
 TRANSFORMS: dict[str, Callable[[int], Transform]] = {"clip": clip_transform, "vit_jax": vit_jax_transform}
@@ -148,16 +161,12 @@ def labelled(folder: Path, kind: str) -> tuple[list[str], np.ndarray]:
 
 
 def load_images(folder: Path, paths: list[str], transform: Transform, border: int = 0, what: str = "images") -> torch.Tensor:
-    """The images at ``folder/<path>`` through ``transform`` (after cutting ``border`` px off each side)."""
+    """The images at ``folder/<path>`` decoded and preprocessed by ``transform``, ``border`` px cut off each side."""
     progress = Progress(f"load {what}", len(paths), unit="image")
     every = max(1, len(paths) // 20)
     out = []
     for i, path in enumerate(paths, 1):
-        with Image.open(folder / path) as image:
-            image.load()
-            if border:
-                image = image.crop((border, border, image.width - border, image.height - border))
-            out.append(transform(image))
+        out.append(transform(folder / path, border))
         if i % every == 0 or i == len(paths):
             progress.step(n=i - progress.done)
     return torch.stack(out)
