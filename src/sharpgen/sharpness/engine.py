@@ -77,7 +77,7 @@ def compute_sharpness(
         raise ValueError("sharpness: no batches given")
     start = time.perf_counter()
     results: list[BatchResult] = []
-    with _evaluating_on(model, dev, tf32=precision == "tf32"):
+    with _evaluating_on(model, dev, allow_tf32=precision == "tf32"):
         flat = FlatParams.of(model)
         w0 = flat.w0
         c = w0.abs() if definition.adaptive else None
@@ -121,8 +121,8 @@ def compute_sharpness(
 
 
 @contextmanager
-def _evaluating_on(model: nn.Module, device: torch.device, tf32: bool = False) -> Iterator[None]:
-    """Eval mode on ``device``, TF32 off (unless ``tf32``), for the duration; all of it restored after.
+def _evaluating_on(model: nn.Module, device: torch.device, allow_tf32: bool = False) -> Iterator[None]:
+    """Eval mode on ``device``, TF32 off (unless ``allow_tf32``), for the duration; all of it restored after.
 
     TF32 keeps 10 mantissa bits (relative error ~1e-3 per product), which would swamp loss
     differences of order 1e-4; cuDNN enables it for convolutions by default.
@@ -134,7 +134,7 @@ def _evaluating_on(model: nn.Module, device: torch.device, tf32: bool = False) -
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     try:
         model.eval()
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allow_tf32
         if moved:
             model.to(device)
         yield
