@@ -56,7 +56,8 @@ def estimate(cfg: Mapping[str, Any], calibration_root: Path, schema: Path = SETT
         total = sum((cost.passes(d, n) for defs in model_defs.values() for d in defs), cost.Passes(0, 0))
         jobs = plan.jobs(sheet, block["sharpness"]["shards"])
         files = {key: calibration_root / name / f"{key}.json" for key in planned[name]}
-        found = {key: cost.Calibration.read(path) for key, path in files.items() if path.is_file()}
+        read = {key: cost.Calibration.read(path) for key, path in files.items() if path.is_file()}
+        found = {key: c for key, c in read.items() if set(planned[name][key][1]) <= set(c.forward_seconds)}
         arch = dict(zip(sheet["model_id"], (plan.arch_key(a) for a in sheet["arch"])))
         seconds = float("nan")
         if len(found) == len(files):
@@ -66,7 +67,10 @@ def estimate(cfg: Mapping[str, Any], calibration_root: Path, schema: Path = SETT
             "pairs": sum(len(defs) for defs in model_defs.values()), "forward_passes": total.forward,
             "backward_passes": total.backward, "hours": seconds / 3600,
             "device": ", ".join(sorted({c.device for c in found.values()})) or "-",
-            "missing_calibrations": ", ".join(str(p) for k, p in files.items() if k not in found),
+            "missing_calibrations": ", ".join(
+                str(p) + (f" (lacks m = {sorted(set(planned[name][k][1]) - set(read[k].forward_seconds))})" if k in read else "")
+                for k, p in files.items() if k not in found
+            ),
         })
     return pd.DataFrame(rows)
 
