@@ -1,10 +1,12 @@
-"""Calibrate the paper's architectures on this machine's device, for `sharpgen estimate`.
+"""Calibrate the architectures that a config plans, on this machine's device, for `sharpgen estimate`.
 
-Builds each architecture of config/paper.yaml with random weights (no download), times one
-forward and one forward+backward pass at every m of the paper grid, and writes the
-calibrations where `python -m sharpgen estimate` looks for them:
+Reads the config as `sharpgen estimate` does (config.yaml, then each --configfile, then
+--config overrides), takes exactly the calibrations that `estimate` (and the workflow's
+`calibrate` rule) will look for, builds each architecture with random weights (no download),
+times its passes and noise paths at every m its definitions use (sharpgen.calibration), and
+writes them under those keys:
 
-    python bench/calibrate_paper.py --out results/calibration
+    python bench/calibrate_paper.py --configfile config/paper.yaml --config grid=paper --out results/calibration
     python -m sharpgen estimate --configfile config/paper.yaml --config grid=paper
 
 The load time is not measured here (no checkpoint): it is set to --load-seconds.
@@ -13,20 +15,20 @@ The load time is not measured here (no checkpoint): it is set to --load-seconds.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from sharpgen.cost import Calibration
-from sharpgen.device import resolve_device
-from sharpgen.plan import arch_key
+from sharpgen.atomic import atomic_path
+from sharpgen.calibration import calibrate_model
+from sharpgen.device import resolve_device, set_precision
+from sharpgen import config
+from sharpgen.estimate import SETTING_SCHEMA, calibration_plan, merged_config
 
 IMAGENET = (3, 224, 224)
 
 
-def build(setting: str, arch: str) -> tuple[torch.nn.Module, callable]:
+def build(setting: str, arch: str):
     """An untrained model of the setting's architecture and a function m -> (inputs, labels)."""
     if setting in ("augreg", "soups"):
         from sharpgen.networks.timm_arch import create_timm
@@ -45,52 +47,34 @@ def build(setting: str, arch: str) -> tuple[torch.nn.Module, callable]:
     return resolve_factory(arch)(), lambda m: (torch.rand(m, 3, 32, 32), torch.randint(0, 10, (m,)))
 
 
-def calibrate(model: torch.nn.Module, batch, ms: list[int], device: torch.device, load_seconds: float) -> Calibration:
-    model = model.to(device).eval()
-    forward, backward, peak = {}, {}, {}
-    for m in ms:
-        x, y = (t.to(device) for t in batch(m))
-        torch.cuda.reset_peak_memory_stats(device) if device.type == "cuda" else None
-        times = {"f": [], "fb": []}
-        for _ in range(4):
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                model(x)
-            torch.cuda.synchronize(device) if device.type == "cuda" else None
-            t1 = time.perf_counter()
-            F.cross_entropy(model(x), y).backward()
-            torch.cuda.synchronize(device) if device.type == "cuda" else None
-            times["f"].append(t1 - t0)
-            times["fb"].append(time.perf_counter() - t1)
-        model.zero_grad(set_to_none=True)
-        forward[m], backward[m] = min(times["f"][1:]), min(times["fb"][1:])
-        peak[m] = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
-    return Calibration(str(device), load_seconds, forward, backward, peak)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", type=Path, nargs="*", default=[Path("config/paper.yaml")])
+    parser.add_argument("--config", nargs="*", default=["grid=paper"], metavar="KEY=VALUE")
+    parser.add_argument("--settings", nargs="*", default=None, help="only these settings (default: all the config plans)")
+    parser.add_argument("--m", type=int, nargs="*", default=None, help="only these batch sizes (default: every planned m)")
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--load-seconds", type=float, default=10.0)
     args = parser.parse_args()
     device = resolve_device(args.device)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as the engine
-    archs = {
-        "augreg": ["vit_base_patch16_224"],
-        "soups": ["vit_base_patch32_clip_quickgelu_224"],
-        "bert": ["bert-base-uncased"],
-        "cifar": ["sharpgen.networks.architectures:preact_resnet18", "sharpgen.networks.architectures:simple_vit"],
-    }
-    for setting, names in archs.items():
-        ms = [16, 32, 64, 128] if setting == "cifar" else [128]
-        for arch in names:
+    cfg = merged_config(args.configfile, dict(item.split("=", 1) for item in args.config))
+    planned, blocks = calibration_plan(cfg), config.resolve(cfg, SETTING_SCHEMA)
+    for setting, archs in planned.items():
+        if args.settings is not None and setting not in args.settings:
+            continue
+        precision = blocks[setting]["precision"]
+        set_precision(precision)
+        for key, (arch, ms) in archs.items():
+            ms = [m for m in ms if args.m is None or m in args.m]
             model, batch = build(setting, arch)
-            c = calibrate(model, batch, ms, device, args.load_seconds)
-            path = args.out / setting / f"{arch_key(arch)}.json"
+            c = calibrate_model(model.to(device), batch, ms, device, args.load_seconds,
+                                log=lambda line, arch=arch: print(f"{setting:7} {arch} {line}", flush=True), precision=precision)
+            path = args.out / setting / f"{key}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(c.to_json())
-            print(f"{setting:7} {arch:50} " + "  ".join(f"m={m}: f {c.forward_seconds[m] * 1e3:7.1f} ms fb {c.forward_backward_seconds[m] * 1e3:7.1f} ms peak {c.peak_mb[m]:6.0f} MB" for m in ms), flush=True)
+            with atomic_path(path) as tmp:
+                tmp.write_text(c.to_json())
+            print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,20 @@ the same process: worst-case n_iters x (forward + backward) + 1 forward per batc
 passes it must do. Peak memory: CUDA max allocated, or the growth of the process's resident
 high-water mark on CPU.
 
-    python bench/engine_speed.py [--device auto] [--repeats 3] [--baseline REV] [--vmap K]
+    python bench/engine_speed.py [--device auto] [--repeats 3] [--baseline REV] [--vmap K] [--kernels]
 
 --baseline REV times the engine of git revision REV (extracted into a temporary package
 ``sharpgen_baseline``) interleaved with the working tree's engine and the bound, so that before
 and after are measured side by side under the same machine state. --vmap K adds, for the
 average-case definitions, the working tree's engine with ``batch_samples=K`` (torch.func.vmap
 over K noise samples at a time) next to the default (the loop on CPU).
+
+--kernels adds, per model, the number of operator events (torch.profiler: aten ops on CPU,
+plus CUDA kernels on a GPU) that the engine spends per noise sample and per APGD iteration
+beyond the bare passes it makes: measured as the difference between two sample (iteration)
+counts, so fixed costs cancel, minus the same difference for the bound. Two MLPs of equal
+width and 4 vs 64 layers (8 vs 128 parameter tensors) show whether that work grows with the
+number of parameter tensors.
 """
 
 from __future__ import annotations
@@ -62,6 +69,48 @@ def lower_bound(model: nn.Module, batches, definition: Definition, device) -> fl
     return time.perf_counter() - start
 
 
+def mlp(layers: int) -> nn.Module:
+    """A plain MLP on 32x32x3 images, ``layers`` linear layers of width 64 (2 tensors each)."""
+    dims = [3 * 32 * 32] + [64] * (layers - 1) + [10]
+    body: list[nn.Module] = [nn.Flatten()]
+    for i in range(layers):
+        body += [nn.Linear(dims[i], dims[i + 1])] + ([nn.ReLU()] if i < layers - 1 else [])
+    return nn.Sequential(*body)
+
+
+def count_events(fn, device) -> tuple[int, int]:
+    """(operator events, CUDA kernels) that ``fn()`` launches, by torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    events = prof.events()
+    kernels = sum(1 for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+    return len(events) - kernels, kernels
+
+
+def kernels_beyond_bound(engine, model: nn.Module, batch, device, algorithm: str, norm: str, low: int = 2, high: int = 6):
+    """Events per noise sample (average) or APGD iteration (worst) beyond the bare passes: the
+    increase from ``low`` to ``high`` samples (iterations), minus the bound's, per step."""
+    def definition(k: int) -> Definition:
+        key = "n_samples" if algorithm == "average" else "n_iters"
+        return Definition(algorithm, norm, rho=0.002 if norm == "linf" else 0.1, m=len(batch[0][1]), **{key: k})
+
+    out = []
+    for which in (0, 1):
+        counts = {}
+        for k in (low, high):
+            d = definition(k)
+            engine(model, batch, d, device=device)  # warm-up: lazy initialisation is not per step
+            fn = (lambda d=d: engine(model, batch, d, device=device)) if which == 0 else (lambda d=d: lower_bound(model, batch, d, device))
+            counts[k] = count_events(fn, device)
+        out.append([(counts[high][j] - counts[low][j]) / (high - low) for j in (0, 1)])
+    return [e - b for e, b in zip(*out)]
+
+
 def load_baseline(rev: str):
     """compute_sharpness of git revision ``rev``, imported as package ``sharpgen_baseline``."""
     root = pathlib.Path(__file__).resolve().parents[1]
@@ -92,6 +141,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--baseline", default=None, help="git revision whose engine to time alongside")
     parser.add_argument("--vmap", type=int, default=0, help="also time average-case with batch_samples=K")
+    parser.add_argument("--kernels", action="store_true", help="count operator events per sample / iteration beyond the bound")
+    parser.add_argument("--no-timing", action="store_true", help="skip the timing table (with --kernels)")
     parser.add_argument(
         "--malloc-keep", action="store_true",
         help="glibc: never return freed memory to the OS (mallopt trim and mmap thresholds 1 GiB), for the bound "
@@ -116,7 +167,8 @@ def main() -> None:
     torch.manual_seed(0)
     x, y = torch.randn(args.n, 3, 32, 32), torch.randint(0, 10, (args.n,))
     batches = split_batches(x, y, args.m)
-    builders = {"resnet18-w16": lambda: preact_resnet18(width=16), "vit-d128x4": small_vit}
+    builders = {"resnet18-w16": lambda: preact_resnet18(width=16), "vit-d128x4": small_vit,
+                "mlp-4": lambda: mlp(4), "mlp-64": lambda: mlp(64)}
     models = {name: builders[name]() for name in args.models}
     definitions = [
         Definition("worst", "linf", rho=0.002, m=args.m),
@@ -129,6 +181,10 @@ def main() -> None:
         f"clock {'process CPU time' if clock is time.process_time else 'wall'}"
         + (", malloc keeps freed memory" if args.malloc_keep else "")
     )
+    if args.kernels:
+        kernel_table(models, [(x[:8], y[:8])], device, baseline)  # counts do not depend on m
+    if args.no_timing:
+        return
     head = f"{'model':14} {'definition':48} {'bound s':>8} {'engine s':>9} {'ratio':>6}"
     if baseline:
         head += f" {'base s':>8} {'base':>6}"
@@ -167,6 +223,23 @@ def main() -> None:
                 line += f" {best['vmap']:9.3f} {best['vmap'] / b:6.3f}" if "vmap" in best else f" {'-':>9} {'-':>6}"
             print(line + f" {peak_mb(device):8.0f}", flush=True)
         print(f"{'':14} ({n_params / 1e6:.2f} M parameters)")
+
+
+def kernel_table(models: dict[str, nn.Module], batch, device, baseline) -> None:
+    engines = {"engine": compute_sharpness} | ({"base": baseline} if baseline else {})
+    cuda = device.type == "cuda"
+    print("operator events" + (" / CUDA kernels" if cuda else "") + " per noise sample (average) or APGD iteration (worst) beyond the bare passes, one batch of 8", flush=True)
+    print(f"{'model':14} {'tensors':>7} {'engine':>6} " + " ".join(f"{a + ' ' + n:>14}" for a in ("average", "worst") for n in ("l2", "linf")))
+    for name, model in models.items():
+        model.to(device)
+        tensors = sum(1 for p in model.parameters() if p.requires_grad)
+        for label, engine in engines.items():
+            cells = []
+            for algorithm in ("average", "worst"):
+                for norm in ("l2", "linf"):
+                    ops, kernels = kernels_beyond_bound(engine, model, batch, device, algorithm, norm)
+                    cells.append(f"{ops:.0f}" + (f"/{kernels:.0f}" if cuda else ""))
+            print(f"{name:14} {tensors:7d} {label:>6} " + " ".join(f"{c:>14}" for c in cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ One run, no downloads (random weights; timm models built with pretrained=False):
 Tables printed:
 
 1. Average case (n_samples=20, one batch of m): noise samples per second of the engine's loop
-   (batch_samples=1), of batched evaluation through torch.func.vmap (auto and fixed chunk sizes),
+   (batch_samples=1, the default), of batched evaluation through torch.func.vmap (the chunk that fits and fixed sizes),
    and of the authors' per-sample loop as the reference describes it (deep-copy the model, then
    per sample: add noise to every parameter in place, forward, restore). "x bound" is time over
    the bare lower bound, n_samples + 1 plain forwards of the model.
@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from sharpgen.networks.architectures import preact_resnet18
 
 from sharpgen.sharpness import Definition, compute_sharpness, normalize_logits, split_batches
-from sharpgen.sharpness.average import auto_batch_samples
+from sharpgen.sharpness.average import vmap_chunk
 
 
 def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> None:
@@ -141,17 +141,17 @@ def speed(name: str, model: nn.Module, batches, cfg: dict, device: torch.device,
     d_worst = Definition("worst", "linf", rho=cfg["rho_worst"], m=cfg["m"], n_iters=cfg["n_iters"])
     n_params = sum(p.numel() for p in model.parameters())
     act = activation_bytes(model, batches[0][0], device)
-    auto_k = auto_batch_samples(n_params, 4, d_avg.n_samples, device, act)
+    auto_k = vmap_chunk(n_params, 4, d_avg.n_samples, device, act)
     samples = d_avg.n_samples * len(batches)
     print(
         f"\n{name}: {n_params / 1e6:.2f} M parameters, m={cfg['m']}, input {tuple(batches[0][0].shape[1:])}, "
-        f"n_samples={d_avg.n_samples}, auto chunk={auto_k}"
+        f"n_samples={d_avg.n_samples}, vmap chunk that fits={auto_k}"
         + (f" (one forward's activations {act / 2**30:.2f} GiB)" if act is not None else "")
     )
     bound = best_time(lambda: bare_forwards(model, batches, d_avg.n_samples + 1, device), device, args.repeats)
     print(f"  {'average l2 (adaptive, lognorm)':34} {'s/batch':>9} {'samples/s':>10} {'x bound':>8} {'peak GiB':>9}")
     print(f"  {'bound: bare forwards':34} {bound / len(batches):9.3f} {samples / bound:10.1f} {1.0:8.2f}")
-    chunks = [1, "auto", *cfg["chunks"]]
+    chunks = list(dict.fromkeys([1, auto_k, *cfg["chunks"]]))
     for k in chunks:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -161,7 +161,7 @@ def speed(name: str, model: nn.Module, batches, cfg: dict, device: torch.device,
             print(f"  {'engine batch_samples=' + str(k):34} failed: {type(error).__name__}: {str(error)[:200]}")
             continue
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-        label = "engine loop (batch_samples=1)" if k == 1 else f"engine vmap batch_samples={k}" + (f" (={auto_k})" if k == "auto" else "")
+        label = "engine loop (batch_samples=1, auto)" if k == 1 else f"engine vmap batch_samples={k}"
         print(f"  {label:34} {t / len(batches):9.3f} {samples / t:10.1f} {t / bound:8.2f} {peak:9.2f}")
     t = best_time(lambda: authors_average_loop(model, batches, d_avg), device, args.repeats)
     print(f"  {'authors-style per-sample loop':34} {t / len(batches):9.3f} {samples / t:10.1f} {t / bound:8.2f}")

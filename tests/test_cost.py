@@ -42,3 +42,23 @@ def test_requests_carry_the_safety_factor_and_grow_with_the_attempt() -> None:
     assert minutes == 60 * cost.RUNTIME_SAFETY and mem == 4000 * cost.MEMORY_SAFETY
     assert cost.request(3600.0, 4000.0, attempt=2) == (2 * minutes, 2 * mem)
     assert cost.request(1.0, 10.0, attempt=1)[0] == 5  # never below five minutes
+
+
+def test_average_case_is_predicted_on_the_calibrated_noise_path(tmp_path) -> None:
+    """With a measured noise path the prediction is clean forwards + samples x its seconds per
+    sample; a calibration without one (made before it was measured) reads as the loop."""
+    d = DEFINITIONS[2]  # average l2, m = 16, 4 samples
+    base = dict(device="cuda:0", load_seconds=0.0, forward_seconds={16: 0.01}, forward_backward_seconds={16: 0.03}, peak_mb={16: 1.0})
+    loop = cost.Calibration(**base)
+    assert loop.noise_path(16) == 1
+    assert loop.seconds(d, 64) == pytest.approx(4 * 5 * 0.01)
+    vmap = cost.Calibration(**base, batch_samples={16: 4}, noise_sample_seconds={16: 0.004})
+    assert vmap.noise_path(16) == 4
+    assert vmap.seconds(d, 64) == pytest.approx(4 * (0.01 + 4 * 0.004))
+    assert vmap.seconds(DEFINITIONS[0], 64) == loop.seconds(DEFINITIONS[0], 64)  # worst case: passes
+    path = tmp_path / "c.json"
+    path.write_text(vmap.to_json())
+    assert cost.Calibration.read(path) == vmap
+    old = {k: v for k, v in __import__("json").loads(loop.to_json()).items() if k not in ("batch_samples", "noise_sample_seconds")}
+    path.write_text(__import__("json").dumps(old))
+    assert cost.Calibration.read(path) == loop

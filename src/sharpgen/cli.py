@@ -72,12 +72,13 @@ def _run(a: argparse.Namespace) -> None:
     calls = {
         "prepare-dataset": lambda: data.prepare_dataset(a.setting, a.block, inputs, a.out_dataset, a.out_split),
         "prepare-subset": lambda: data.prepare_subset(a.setting, a.block, a.n, a.seed, inputs, a.out, a.out_table),
-        "train": lambda: models.train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history),
+        "train": lambda: models.train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history, a.precision),
         "download": lambda: models.download(a.url, a.out, a.lock),
         "import-checkpoint": lambda: models.import_checkpoint(a.setting, a.model_id, a.source, a.out),
-        "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out),
+        "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out, a.precision),
         "published-metrics": lambda: metrics.published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
-        "sharpness": lambda: sharpness.sharpness(a.setting, a.model, a.subset, a.definitions, a.cache_dir, a.threads, a.out, dict(a.only)),
+        "sharpness": lambda: sharpness.sharpness(
+            a.setting, a.model, a.subset, a.definitions, a.cache_dir, a.threads, a.out, dict(a.only), a.calibration, a.precision),
         "measures": lambda: measures.measures(a.setting, a.model, a.subset, a.measures, a.cache_dir, a.threads, a.out),
         "models-table": lambda: tables.models_table(a.setting, a.block, a.out),
         "aggregate": lambda: tables.aggregate(a.kind, a.inputs, a.out),
@@ -99,7 +100,7 @@ def _run(a: argparse.Namespace) -> None:
         "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
         "plot-curvature": lambda: curvature.plot_curvature(
             a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
-        "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out),
+        "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out, a.precision),
         "estimate": lambda: _estimate(a),
         "settings": _list_settings,
     }
@@ -145,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
     s = add("train", "train one model of a setting", "dataset", "out-checkpoint", "out-history")
     s.add_argument("--row", type=json_arg, required=True, help="the model sheet row as JSON")
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--precision", choices=["fp32", "tf32"], default="fp32", help="matmuls and convolutions (the setting's precision key)")
 
     s = add("download", "download one file (resumable, atomic, verified)", "url", "out", setting=False)
     s.add_argument("--lock", type=Path, required=True, help="JSON file of expected sizes and sha256 by URL (a first download records them)")
@@ -153,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
     s = add("evaluate", "loss and error of models on every split", "dataset", "out")
     s.add_argument("--model", type=model_arg, nargs="+", required=True, metavar="ID=PATH@ARCH")
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--precision", choices=["fp32", "tf32"], default="fp32", help="matmuls and convolutions (the setting's precision key)")
 
     s = add("published-metrics", "metrics table from a collection's published accuracies", "models", "out")
     s.add_argument("--model-ids", nargs="+", required=True)
@@ -163,6 +166,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--definitions", type=definitions_arg, required=True, help="JSON list of definition dicts")
     s.add_argument("--only", type=only_arg, nargs="*", default=[], metavar="ID=I,J,...",
                    help="compute only these definitions (positions in --definitions) for model ID")
+    s.add_argument("--calibration", type=Path, nargs="*", default=[],
+                   help="calibrations of the models' architectures (<arch key>.json): their measured noise path is used")
+    s.add_argument("--precision", choices=["fp32", "tf32"], default="fp32", help="matmuls and convolutions (the setting's precision key)")
     s.add_argument("--threads", type=int, default=1)
 
     s = add("measures", "every baseline/curvature measure for some models (each pair cached)", "subset", "cache-dir", "out")
@@ -216,6 +222,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--model", type=model_arg, required=True, metavar="ID=PATH@ARCH")
     s.add_argument("--m", type=int, nargs="+", required=True)
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--precision", choices=["fp32", "tf32"], default="fp32", help="matmuls and convolutions (the setting's precision key)")
 
     s = add("estimate", "jobs, pairs, passes and predicted hours of a study, before it runs", setting=False)
     s.add_argument("--configfile", type=Path, nargs="*", default=[])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sharpgen.sharpness.definition import Definition
@@ -48,32 +48,55 @@ def passes(definition: Definition, n: int) -> Passes:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Measured costs of one architecture on one device."""
+    """Measured costs of one architecture on one device.
+
+    ``batch_samples[m]``: how the average case evaluates its noise samples at batch size m, as
+    measured faster on this device (1 = the loop, k = torch.func.vmap over k samples), and
+    ``noise_sample_seconds[m]`` the seconds per noise sample on that path (draw and perturbation
+    included). Calibrations made before these were measured have neither: the loop is then
+    assumed, at one forward per sample.
+    """
 
     device: str
     load_seconds: float
     forward_seconds: Mapping[int, float]  # by m
     forward_backward_seconds: Mapping[int, float]
     peak_mb: Mapping[int, float]
+    batch_samples: Mapping[int, int] = field(default_factory=dict)
+    noise_sample_seconds: Mapping[int, float] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: str | Path) -> Calibration:
         raw = json.loads(Path(path).read_text())
-        by_m = lambda key: {int(m): float(v) for m, v in raw[key].items()}  # noqa: E731
-        return cls(raw["device"], float(raw["load_seconds"]), by_m("forward_seconds"), by_m("forward_backward_seconds"), by_m("peak_mb"))
+        by_m = lambda key, kind=float: {int(m): kind(v) for m, v in raw.get(key, {}).items()}  # noqa: E731
+        return cls(
+            raw["device"], float(raw["load_seconds"]), by_m("forward_seconds"), by_m("forward_backward_seconds"),
+            by_m("peak_mb"), by_m("batch_samples", int), by_m("noise_sample_seconds"),
+        )
 
     def to_json(self) -> str:
+        by_m = lambda values: {str(m): v for m, v in values.items()}  # noqa: E731
         return json.dumps({
             "device": self.device, "load_seconds": self.load_seconds,
-            "forward_seconds": {str(m): v for m, v in self.forward_seconds.items()},
-            "forward_backward_seconds": {str(m): v for m, v in self.forward_backward_seconds.items()},
-            "peak_mb": {str(m): v for m, v in self.peak_mb.items()},
+            "forward_seconds": by_m(self.forward_seconds),
+            "forward_backward_seconds": by_m(self.forward_backward_seconds),
+            "peak_mb": by_m(self.peak_mb),
+            "batch_samples": by_m(self.batch_samples),
+            "noise_sample_seconds": by_m(self.noise_sample_seconds),
         }, indent=1, sort_keys=True)
 
+    def noise_path(self, m: int) -> int:
+        """``batch_samples`` for the average case at batch size m: the measured faster path, else the loop."""
+        return self.batch_samples.get(m, 1)
+
     def seconds(self, definition: Definition, n: int) -> float:
-        """Predicted seconds of one definition on n examples: its passes at the measured rates."""
+        """Predicted seconds of one definition on n examples: its passes at the measured rates
+        (average case: the clean forwards, and the noise samples on the path that will run)."""
         p = passes(definition, n)
         m = definition.m
+        if definition.algorithm == "average" and m in self.noise_sample_seconds:
+            batches = n // m
+            return batches * (self.forward_seconds[m] + definition.n_samples * self.noise_sample_seconds[m])
         forward_only = p.forward - p.backward
         return forward_only * self.forward_seconds[m] + p.backward * self.forward_backward_seconds[m]
 

@@ -30,9 +30,23 @@ def merged_config(configfiles: Sequence[Path], overrides: Mapping[str, Any]) -> 
     return config._merge(out, overrides)
 
 
+def calibration_plan(cfg: Mapping[str, Any], schema: Path = SETTING_SCHEMA) -> dict[str, dict[str, tuple[str, list[int]]]]:
+    """Setting -> calibration key -> (architecture string, the batch sizes m its definitions use):
+    exactly the files ``estimate`` (and the workflow's ``calibrate`` rule) look for, as
+    ``<root>/<setting>/<key>.json``."""
+    out: dict[str, dict[str, tuple[str, list[int]]]] = {}
+    for name, block in config.resolve(cfg, schema).items():
+        sheet = plan.model_sheet(name, block)
+        arch = dict(zip(sheet["model_id"], sheet["arch"]))
+        ms = sorted({d.m for d in plan.setting_definitions(name, block, cfg["grid"])})
+        out[name] = {key: (arch[model], ms) for key, model in plan.calibration_models(sheet).items()}
+    return out
+
+
 def estimate(cfg: Mapping[str, Any], calibration_root: Path, schema: Path = SETTING_SCHEMA) -> pd.DataFrame:
     """One row per setting: jobs, models, pairs, passes, predicted hours (NaN without calibrations)."""
     rows = []
+    planned = calibration_plan(cfg, schema)
     for name, block in config.resolve(cfg, schema).items():
         sheet = plan.model_sheet(name, block)
         definitions = plan.setting_definitions(name, block, cfg["grid"])
@@ -41,8 +55,9 @@ def estimate(cfg: Mapping[str, Any], calibration_root: Path, schema: Path = SETT
         n = block["sharpness"]["n"]
         total = sum((cost.passes(d, n) for defs in model_defs.values() for d in defs), cost.Passes(0, 0))
         jobs = plan.jobs(sheet, block["sharpness"]["shards"])
-        files = {key: calibration_root / name / f"{key}.json" for key in plan.calibration_models(sheet)}
-        found = {key: cost.Calibration.read(path) for key, path in files.items() if path.is_file()}
+        files = {key: calibration_root / name / f"{key}.json" for key in planned[name]}
+        read = {key: cost.Calibration.read(path) for key, path in files.items() if path.is_file()}
+        found = {key: c for key, c in read.items() if set(planned[name][key][1]) <= set(c.forward_seconds)}
         arch = dict(zip(sheet["model_id"], (plan.arch_key(a) for a in sheet["arch"])))
         seconds = float("nan")
         if len(found) == len(files):
@@ -52,7 +67,10 @@ def estimate(cfg: Mapping[str, Any], calibration_root: Path, schema: Path = SETT
             "pairs": sum(len(defs) for defs in model_defs.values()), "forward_passes": total.forward,
             "backward_passes": total.backward, "hours": seconds / 3600,
             "device": ", ".join(sorted({c.device for c in found.values()})) or "-",
-            "missing_calibrations": ", ".join(str(p) for k, p in files.items() if k not in found),
+            "missing_calibrations": ", ".join(
+                str(p) + (f" (lacks m = {sorted(set(planned[name][k][1]) - set(read[k].forward_seconds))})" if k in read else "")
+                for k, p in files.items() if k not in found
+            ),
         })
     return pd.DataFrame(rows)
 

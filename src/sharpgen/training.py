@@ -2,8 +2,9 @@
 
 import contextlib
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +16,10 @@ from sharpgen.data.augment import augment_batch
 from sharpgen.networks.architectures import build_model
 
 WARMUP_FRACTION = 0.2
+FEED_WORKERS_ENV = "SHARPGEN_FEED_WORKERS"
+FEED_WORKERS_CUDA = 4
+"""DataLoader workers that augment batches for a training job on a GPU (per-image RandAugment
+on the CPU would otherwise stall the GPU for most of an epoch)."""
 
 
 @dataclass(frozen=True)
@@ -117,10 +122,19 @@ def fit(
     schedule: Callable[[int, int, float], float],
     on_epoch: Callable[[dict], None] | None = None,
     amp: bool = False,
+    workers: int | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """The training loop of :func:`train` for a built ``model`` (on ``device``): ``augment`` maps a
-    batch and the loop's generator to augmented inputs, ``schedule(step, total_steps, cfg.lr)``
-    gives each step's learning rate, ``amp`` enables bfloat16 autocast on CUDA."""
+    batch and a generator to augmented inputs, ``schedule(step, total_steps, cfg.lr)`` gives each
+    step's learning rate, ``amp`` enables bfloat16 autocast on CUDA.
+
+    ``workers`` None: batches are drawn and augmented in the loop from one generator seeded with
+    ``cfg.seed`` (bitwise reproducible on CPU). ``workers`` k >= 0: the fed loop, in which a
+    DataLoader's k worker processes (persistent, pinned memory on CUDA) produce augmented batches
+    while the model computes; each epoch's order and each batch's augmentation come from
+    generators seeded with (``cfg.seed``, epoch, step) (``fed_batch``), so the result does not
+    depend on k. Either way the losses stay on the device and are checked for NaN/inf once per
+    epoch (the error names the first bad step)."""
     n = x.shape[0]
     steps_per_epoch = n // cfg.batch_size
     if steps_per_epoch == 0:
@@ -128,50 +142,128 @@ def fit(
     amp = amp and device.type == "cuda"
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _optimizer(cfg, params)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    x, y = x.to(device), y.to(device)
     total_steps = cfg.epochs * steps_per_epoch
+    if workers is None:
+        batches = _in_loop_batches(x.to(device), y.to(device), cfg, steps_per_epoch, augment)
+    else:
+        batches = _fed_batches(x, y, cfg, steps_per_epoch, augment, workers, device)
     history: list[dict] = []
     model.train()
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        order = torch.randperm(n, generator=generator).to(device)
-        loss_sum, error_sum, lr = 0.0, 0.0, cfg.lr
+        losses = torch.empty(steps_per_epoch, device=device)
+        errors = torch.empty(steps_per_epoch, device=device)
+        lr = cfg.lr
         for step in range(steps_per_epoch):
-            index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            xb, yb = x[index], y[index]
-            if augment is not None:
-                xb = augment(xb, generator)
+            xb, yb = next(batches)
             lr = schedule((epoch - 1) * steps_per_epoch + step, total_steps, cfg.lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss, out = _loss_and_grads(model, params, xb, yb, amp)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"training loss became {loss_value} at epoch {epoch}, step {step + 1} "
-                    f"(arch={cfg.arch}, lr={cfg.lr}, batch_size={cfg.batch_size})"
-                )
             if cfg.sam_rho > 0:
                 perturbation = _sam_perturbation(params, cfg.sam_rho)
                 with torch.no_grad():
-                    for p, e in zip(params, perturbation):
-                        p.add_(e)
+                    torch._foreach_add_(params, perturbation)
                 _loss_and_grads(model, params, xb, yb, amp)
                 with torch.no_grad():
-                    for p, e in zip(params, perturbation):
-                        p.sub_(e)
+                    torch._foreach_sub_(params, perturbation)
             optimizer.step()
-            loss_sum += loss_value
-            error_sum += (out.argmax(dim=1) != yb).float().mean().item()
+            losses[step] = loss
+            errors[step] = (out.argmax(dim=1) != yb).float().mean()
+        values = losses.double().cpu()  # the epoch's one sync
+        bad = (~torch.isfinite(values)).nonzero()
+        if len(bad):
+            step = int(bad[0])
+            raise FloatingPointError(
+                f"training loss became {float(values[step])} at epoch {epoch}, step {step + 1} "
+                f"(arch={cfg.arch}, lr={cfg.lr}, batch_size={cfg.batch_size})"
+            )
         record = {
             "epoch": epoch,
             "lr": lr,
-            "train_loss": loss_sum / steps_per_epoch,
-            "train_error": error_sum / steps_per_epoch,
+            "train_loss": float(values.sum()) / steps_per_epoch,
+            "train_error": float(errors.double().sum()) / steps_per_epoch,
             "seconds": time.perf_counter() - start,
         }
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
     return model.eval(), history
+
+
+def _in_loop_batches(
+    x: Tensor, y: Tensor, cfg: TrainConfig, steps_per_epoch: int, augment: Callable[[Tensor, torch.Generator], Tensor] | None
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Batches drawn and augmented in the training loop, from one generator seeded with cfg.seed."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(cfg.epochs):
+        order = torch.randperm(x.shape[0], generator=generator).to(x.device)
+        for step in range(steps_per_epoch):
+            index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            xb, yb = x[index], y[index]
+            yield (augment(xb, generator) if augment is not None else xb), yb
+
+
+def fed_seed(seed: int, epoch: int, step: int = -1) -> int:
+    """Seed of epoch ``epoch``'s order (step -1) or of one batch's augmentation in the fed loop."""
+    return (seed * 1_000_003 + epoch * 10_007 + (step + 1) * 7_919 + 54_321) % (2**63 - 1)
+
+
+class FedBatches(torch.utils.data.Dataset):
+    """Item g = the augmented batch of global step g (epoch g // steps, step g % steps): the same
+    batch whichever process computes it and in whatever order (seeds from ``fed_seed``)."""
+
+    def __init__(self, x: Tensor, y: Tensor, seed: int, batch_size: int, steps_per_epoch: int, epochs: int,
+                 augment: Callable[[Tensor, torch.Generator], Tensor] | None) -> None:
+        self.x, self.y, self.seed, self.batch_size = x, y, seed, batch_size
+        self.steps, self.epochs, self.augment = steps_per_epoch, epochs, augment
+        self._order: tuple[int, Tensor] | None = None
+
+    def __len__(self) -> int:
+        return self.steps * self.epochs
+
+    def __getitem__(self, g: int) -> tuple[Tensor, Tensor]:
+        epoch, step = divmod(g, self.steps)
+        if self._order is None or self._order[0] != epoch:
+            generator = torch.Generator().manual_seed(fed_seed(self.seed, epoch))
+            self._order = (epoch, torch.randperm(len(self.y), generator=generator))
+        index = self._order[1][step * self.batch_size : (step + 1) * self.batch_size]
+        xb, yb = self.x[index], self.y[index]
+        if self.augment is not None:
+            batch_seed = fed_seed(self.seed, epoch, step)
+            with torch.random.fork_rng(devices=[]):  # ops that use the global RNG (torchvision) get it seeded too
+                torch.manual_seed(batch_seed)
+                xb = self.augment(xb, torch.Generator().manual_seed(batch_seed))
+        return xb, yb
+
+
+def _fed_batches(
+    x: Tensor, y: Tensor, cfg: TrainConfig, steps_per_epoch: int, augment: Callable[[Tensor, torch.Generator], Tensor] | None,
+    workers: int, device: torch.device,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """The fed loop's batches on ``device``, produced by ``workers`` DataLoader processes."""
+    dataset = FedBatches(x.cpu(), y.cpu(), cfg.seed, cfg.batch_size, steps_per_epoch, cfg.epochs, augment)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=None, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=_one_thread if workers > 0 else None,
+    )
+    for xb, yb in loader:
+        yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+
+
+def feed_workers(device: torch.device) -> int | None:
+    """Workers of an augmenting training job: ``SHARPGEN_FEED_WORKERS`` when set (0: the fed loop
+    in the job's own process), else ``FEED_WORKERS_CUDA`` on CUDA and None (the in-loop batches)
+    on CPU, where the job's cores already compute the model."""
+    value = os.environ.get(FEED_WORKERS_ENV)
+    if value is not None:
+        if not value.isdigit():
+            raise ValueError(f"environment variable {FEED_WORKERS_ENV} must be an integer >= 0, got {value!r}")
+        return int(value)
+    return FEED_WORKERS_CUDA if device.type == "cuda" else None
+
+
+def _one_thread(_: int) -> None:
+    """Workers augment one batch each on one thread (the job's threads are the model's)."""
+    torch.set_num_threads(1)

@@ -380,6 +380,11 @@ def get_final_outputs():
     return out
 
 
+def get_precision(wildcards):
+    """Params: the setting's precision of matmuls and convolutions (fp32 or tf32)."""
+    return BLOCKS[wildcards.setting]["precision"]
+
+
 def get_figure_marker(wildcards):
     """Params: the marker column of the figures ('' for none)."""
     return BLOCKS[wildcards.setting]["figures"]["marker"] or ""

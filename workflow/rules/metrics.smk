@@ -17,9 +17,11 @@ rule evaluate_models:
     params:
         models=get_job_models_arg,
         archs=get_job_archs,
+        precision=get_precision,
     shell:
         "python -m sharpgen evaluate --setting {wildcards.setting} --model {params.models} "
-        "--dataset {input.dataset} --threads {threads} --out {output} > {log} 2>&1"
+        "--dataset {input.dataset} --precision {params.precision} "
+        "--threads {threads} --out {output} > {log} 2>&1"
 
 
 rule published_metrics:

@@ -47,7 +47,9 @@ rule train_model:
         "../../envs/sharpgen.yaml"
     params:
         row=get_model_row,
+        precision=get_precision,
     shell:
         "python -m sharpgen train --setting {wildcards.setting} --row {params.row} "
-        "--dataset {input.dataset} --threads {threads} --out-checkpoint {output.checkpoint} "
+        "--dataset {input.dataset} --precision {params.precision} "
+        "--threads {threads} --out-checkpoint {output.checkpoint} "
         "--out-history {output.history} > {log} 2>&1"

@@ -13,9 +13,11 @@ rule calibrate:
     params:
         model=get_calibration_model_arg,
         ms=get_definition_ms,
+        precision=get_precision,
     shell:
         "python -m sharpgen calibrate --setting {wildcards.setting} --model {params.model} "
-        "--subset {input.subset} --m {params.ms} --threads {threads} --out {output} > {log} 2>&1"
+        "--subset {input.subset} --m {params.ms} --precision {params.precision} "
+        "--threads {threads} --out {output} > {log} 2>&1"
 
 
 rule sharpness:
@@ -40,7 +42,9 @@ rule sharpness:
         definitions=get_definitions_json,
         only=get_job_selection,
         cache="results/cache/sharpness/{setting}",
+        precision=get_precision,
     shell:
         "python -m sharpgen sharpness --setting {wildcards.setting} --model {params.models} "
         "--subset {input.subset} --definitions {params.definitions} {params.only} "
-        "--cache-dir {params.cache} --threads {threads} --out {output} > {log} 2>&1"
+        "--cache-dir {params.cache} --calibration {input.calibration} --precision {params.precision} "
+        "--threads {threads} --out {output} > {log} 2>&1"

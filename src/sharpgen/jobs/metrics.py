@@ -13,14 +13,14 @@ from sharpgen.log import log
 Model = tuple[str, Path, str]  # model id, checkpoint, architecture string
 
 
-def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, threads: int, out: Path) -> None:
+def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, threads: int, out: Path, precision: str = "fp32") -> None:
     """Loss and error of every model on every split of the setting's evaluation data."""
     from sharpgen import datasets
     from sharpgen.device import job_device
     from sharpgen.evaluate import finite_loss, loss_and_error, require_finite
     from sharpgen.progress import Progress
 
-    device = job_device(threads)
+    device = job_device(threads, precision)
     setting_ = settings.get(setting)
     splits = {name: (x[: setting_.eval_sizes.get(name)], y[: setting_.eval_sizes.get(name)]) for name, (x, y) in datasets.load(dataset).items()}
     progress = Progress("evaluate", len(models), unit="model")

@@ -13,13 +13,16 @@ from sharpgen import datasets, settings
 from sharpgen.log import log
 
 
-def train_model(setting: str, row: Mapping[str, Any], dataset: Path, threads: int, out_checkpoint: Path, out_history: Path) -> None:
+def train_model(
+    setting: str, row: Mapping[str, Any], dataset: Path, threads: int, out_checkpoint: Path, out_history: Path,
+    precision: str = "fp32",
+) -> None:
     """Train the model of sheet row ``row`` on the setting's train split; save it and its curve."""
     from sharpgen import tables
     from sharpgen.device import job_device
     from sharpgen.progress import Progress
 
-    device = job_device(threads)
+    device = job_device(threads, precision)
     progress = Progress(f"train {row['model_id']}", int(row["epochs"]), unit="epoch")
 
     def on_epoch(record: dict) -> None:

@@ -128,8 +128,11 @@ def model_sharpness(
     device: torch.device,
     step: Callable[[str], None],
     on_batch: Callable[[BatchResult, int], None] | None = None,
+    noise_path: Callable[[int], int] = lambda m: 1,
+    precision: str = "fp32",
 ) -> pd.DataFrame:
-    """Sharpness of ``model`` under every definition; returns one row per definition."""
+    """Sharpness of ``model`` under every definition; returns one row per definition.
+    ``noise_path(m)``: the average case's ``batch_samples`` at batch size m (1 = the loop)."""
     x, y = data
     rows = []
     for i, definition in enumerate(definitions):
@@ -139,7 +142,10 @@ def model_sharpness(
         if row is not None:
             step(f"[{i + 1}/{len(definitions)}] {definition.id}: cached ({row['sharpness_loss']:.6g})")
         else:
-            result = compute_sharpness(model, split_batches(x, y, definition.m), definition, device=device, on_batch=on_batch)
+            result = compute_sharpness(
+                model, split_batches(x, y, definition.m), definition, device=device, on_batch=on_batch,
+                batch_samples=noise_path(definition.m), precision=precision,
+            )
             row = result_row(setting, model_id, result, key)
             write_cached(row, path)
             step(
@@ -166,17 +172,26 @@ def sharpness(
     threads: int,
     out: Path,
     only: Mapping[str, Sequence[int]] | None = None,
+    calibrations: Sequence[Path] = (),
+    precision: str = "fp32",
 ) -> None:
     """Every definition for every model (id, checkpoint, arch) on the subset -> ``out``;
-    ``only`` restricts a model to some definitions (by position), e.g. its family's grid."""
+    ``only`` restricts a model to some definitions (by position), e.g. its family's grid.
+    ``calibrations`` (``<arch key>.json``): each architecture's average case evaluates its noise
+    samples the way its calibration measured faster on this device (the loop without one)."""
+    from sharpgen.cost import Calibration
+    from sharpgen.plan import arch_key
+
     from sharpgen.device import job_device
     from sharpgen.evaluate import require_finite
     from sharpgen.progress import Progress
 
-    device = job_device(threads)
+    device = job_device(threads, precision)
     setting_ = settings.get(setting)
     data = datasets.load(subset)["sharpness"]
     subset_digest, engine = tensor_digest({"x": data[0], "y": data[1]}), engine_fingerprint()
+    if precision != "fp32":  # other values: fp32 pairs in the cache do not stand for them
+        engine += f"+{precision}"
     fixed = _since_process_start()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     log(
@@ -194,6 +209,11 @@ def sharpness(
         if result.seconds >= SLOW_BATCH_SECONDS:
             log(f"    batch {result.index + 1}/{total}: sharpness {result.sharpness_loss:.5g} in {result.seconds:.1f} s")
 
+    measured = {p.stem: Calibration.read(p) for p in calibrations}
+    for key, c in sorted(measured.items()):
+        paths = ", ".join(f"m={m}: {'loop' if k == 1 else f'vmap {k}'}" for m, k in sorted(c.batch_samples.items()))
+        log(f"noise path of {key} (calibrated on {c.device}): {paths or 'loop (not measured)'}")
+
     frames, compute = [], 0.0
     for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
@@ -208,7 +228,10 @@ def sharpness(
         log(f"model {i + 1}/{len(models)}: {model_id}")
         t1 = time.perf_counter()
         frames.append(
-            model_sharpness(setting, model_id, model, data, chosen[model_id], cache_dir / model_id, fingerprint, device, pairs.step, on_batch)
+            model_sharpness(
+                setting, model_id, model, data, chosen[model_id], cache_dir / model_id, fingerprint, device,
+                pairs.step, on_batch, _noise_path(measured.get(arch_key(arch)), device), precision,
+            )
         )
         compute += time.perf_counter() - t1
     tables.write(pd.concat(frames, ignore_index=True), out, tables.SHARPNESS, "sharpness")
@@ -219,50 +242,30 @@ def sharpness(
     )
 
 
-def calibrate(setting: str, model: tuple[str, Path, str], subset: Path, ms: Sequence[int], threads: int, out: Path) -> None:
-    """Measure load time, one forward and one forward+backward pass at each m, and peak memory."""
-    import resource
+def _noise_path(calibration, device: torch.device) -> Callable[[int], int]:
+    """``batch_samples`` by m from a calibration made on this kind of device, else the loop."""
+    if calibration is None or torch.device(calibration.device).type != device.type:
+        return lambda m: 1
+    return calibration.noise_path
 
-    import torch.nn.functional as F
 
-    from sharpgen.atomic import atomic_path
-    from sharpgen.cost import Calibration
+def calibrate(
+    setting: str, model: tuple[str, Path, str], subset: Path, ms: Sequence[int], threads: int, out: Path, precision: str = "fp32",
+) -> None:
+    """Measure load time, one forward and one forward+backward pass at each m, peak memory, and
+    the faster way to evaluate noise samples (loop or vmap) on this job's device."""
+    from sharpgen.calibration import calibrate_model
     from sharpgen.device import job_device
 
-    device = job_device(threads)
+    device = job_device(threads, precision)
     model_id, path, arch = model
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     start = time.perf_counter()
     net = settings.get(setting).load_model(path, arch, device)
-    sync()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     load = time.perf_counter() - start
     x, y = datasets.load(subset)["sharpness"]
-    forward, backward, peak = {}, {}, {}
-    for m in sorted(set(ms)):
-        xb, yb = x[:m].to(device), y[:m].to(device)
-        times = {"f": [], "fb": []}
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        for _ in range(3):  # the first round warms up
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                net(xb)
-            sync()
-            t1 = time.perf_counter()
-            F.cross_entropy(net(xb), yb).backward()
-            sync()
-            times["f"].append(t1 - t0)
-            times["fb"].append(time.perf_counter() - t1)
-        net.zero_grad(set_to_none=True)
-        forward[m], backward[m] = min(times["f"][1:]), min(times["fb"][1:])
-        peak[m] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
-                   else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss)
-        log(f"{model_id} ({arch}) m={m}: forward {forward[m]:.4f} s, forward+backward {backward[m]:.4f} s, peak {peak[m]:.0f} MB on {device}")
-    calibration = Calibration(str(device), load, forward, backward, peak)
+    calibration = calibrate_model(
+        net, lambda m: (x[:m], y[:m]), ms, device, load, log=lambda line: log(f"{model_id} ({arch}) {line}"), precision=precision)
     with atomic_path(out) as tmp:
         tmp.write_text(calibration.to_json())

@@ -429,7 +429,7 @@ class Cifar(Collection):
         import torch
 
         from sharpgen.data.cifar_augment import augmenter
-        from sharpgen.training import TrainConfig, fit, triangular_lr
+        from sharpgen.training import TrainConfig, feed_workers, fit, triangular_lr
 
         cfg = TrainConfig(
             arch=row["arch"], lr=row["lr"], batch_size=int(row["batch_size"]), augment=bool(row["augment"]),
@@ -439,7 +439,8 @@ class Cifar(Collection):
         model = resolve_factory(row["arch"])().to(device)
         x, y = splits["train"]
         augment = augmenter(bool(row["augment"]), bool(row["randaug"]))
-        return fit(model, cfg, x, y, device, augment, triangular_lr, on_epoch, amp=bool(row["amp"]))
+        workers = feed_workers(device) if augment is not None else None
+        return fit(model, cfg, x, y, device, augment, triangular_lr, on_epoch, amp=bool(row["amp"]), workers=workers)
 
     def save_model(self, model, row: Mapping[str, Any], path: Path, num_classes: int, init_state=None) -> None:
         """The authors' format, ``{"last": state_dict}``, so that their scripts read it too (and

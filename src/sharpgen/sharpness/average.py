@@ -8,8 +8,9 @@ small rho while the estimator stays unbiased.
 Samples are evaluated one at a time (``batch_samples=1``) or ``k`` at a time through
 ``torch.func.vmap`` over a stack of k perturbed parameter vectors. Either way the noise vectors
 are drawn one by one, in sample order, from the same generator, so the same seed gives the same
-draws whatever k is; the values agree to float rounding. ``batch_samples="auto"`` picks the loop
-on CPU (vmap is slower there) and the largest chunk that fits in free memory on CUDA.
+draws whatever k is; the values agree to float rounding. ``batch_samples="auto"`` is the loop:
+measured faster on CPU and on an H200 for the CIFAR ResNet-18 (and equal on a ViT-B/16); a
+sharpness job passes the chunk its architecture's calibration measured to be faster instead.
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ def validate_batch_samples(batch_samples: BatchSamples) -> None:
         raise ValueError(f"sharpness: batch_samples must be 'auto' or an integer >= 1, got {batch_samples!r}")
 
 
-def auto_batch_samples(
+def vmap_chunk(
     n_params: int, itemsize: int, n_samples: int, device: torch.device, activation_bytes: int | None = None
 ) -> int:
-    """Samples per vmap chunk that ``batch_samples="auto"`` uses: 1 (the loop) on CPU; on CUDA
-    the most that fit in ``AUTO_MEMORY_FRACTION`` of the free memory, at
-    ``PARAM_COPIES_PER_SAMPLE`` parameter vectors plus one forward's activations per sample."""
+    """The most samples per vmap chunk that fit: all ``n_samples`` on CPU; on CUDA as many as fit
+    in ``AUTO_MEMORY_FRACTION`` of the free memory, at ``PARAM_COPIES_PER_SAMPLE`` parameter
+    vectors plus one forward's activations per sample. The calibration times this chunk
+    against the loop and records the faster (``batch_samples``)."""
     if device.type != "cuda":
-        return 1
+        return n_samples
     free, _ = torch.cuda.mem_get_info(device)
     per_sample = PARAM_COPIES_PER_SAMPLE * n_params * itemsize + (activation_bytes or 0)
     return max(1, min(n_samples, int(AUTO_MEMORY_FRACTION * free // max(per_sample, 1))))
@@ -57,16 +59,9 @@ def average_case(
     batch_samples: BatchSamples = 1,
 ) -> dict[str, float]:
     """Mean perturbed loss and error over ``definition.n_samples`` draws on one batch."""
-    device = w0.device
-    measure = batch_samples == "auto" and device.type == "cuda"
-    if measure:  # one forward's activation memory, from the clean pass (resets the peak statistics)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
     clean_loss, clean_err = objective.value(w0, "clean point")
-    auto = batch_samples == "auto"
-    if auto:
-        activations = torch.cuda.max_memory_allocated(device) - base if measure else None
-        batch_samples = auto_batch_samples(w0.numel(), w0.element_size(), definition.n_samples, device, activations)
+    if batch_samples == "auto":  # without a calibration's measured choice: the loop
+        batch_samples = 1
     assert isinstance(batch_samples, int)
     sampler = _Sampler(w0, c, definition, generator)
     n = definition.n_samples
@@ -83,7 +78,7 @@ def average_case(
     else:
         for first in range(0, n, chunk):
             rows, w, norm = sampler.rows(first, min(chunk, n - first))
-            pairs.append(_evaluate_rows(objective, w, fallback_to_loop=auto))
+            pairs.append(_evaluate_rows(objective, w))
             norms.append(norm)
     values = torch.cat([p.reshape(-1, 2) for p in pairs]).tolist()  # the batch's only sync
     objective.check_values(values, "noise sample")
@@ -152,18 +147,13 @@ class _Sampler:
         return rows, self._perturb(rows, self.rho, torch.empty_like(rows)), norms
 
 
-def _evaluate_rows(objective: BatchObjective, w: Tensor, fallback_to_loop: bool) -> Tensor:
+def _evaluate_rows(objective: BatchObjective, w: Tensor) -> Tensor:
     """[loss, error] for each row of w, under vmap; on CUDA out-of-memory in halves (same
-    values, the draws are already made). With ``fallback_to_loop`` (auto mode) a model that
-    vmap cannot batch (e.g. ``.item()`` in its forward) is evaluated row by row instead."""
+    values, the draws are already made)."""
     try:
         return objective.values(w)
     except torch.OutOfMemoryError:
         if len(w) == 1:
             raise
-    except Exception:
-        if not fallback_to_loop:
-            raise
-        return torch.stack([objective.values(row) for row in w])
     half = len(w) // 2
-    return torch.cat([_evaluate_rows(objective, w[:half], fallback_to_loop), _evaluate_rows(objective, w[half:], fallback_to_loop)])
+    return torch.cat([_evaluate_rows(objective, w[:half]), _evaluate_rows(objective, w[half:])])

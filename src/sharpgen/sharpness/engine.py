@@ -49,6 +49,7 @@ def compute_sharpness(
     error_fn: LossFn = zero_one,
     on_batch: OnBatch | None = None,
     batch_samples: BatchSamples = "auto",
+    precision: str = "fp32",
 ) -> SharpnessResult:
     """Sharpness of ``model`` on ``batches`` (each one batch of m-sharpness) under ``definition``.
 
@@ -59,10 +60,16 @@ def compute_sharpness(
 
     ``batch_samples`` (average case only; an engine option, not part of the definition):
     evaluate that many noise samples at a time through ``torch.func.vmap`` (1 = one forward per
-    sample). ``"auto"``: the loop on CPU, on CUDA the largest chunk that fits in free memory.
+    sample). ``"auto"``: the loop (a sharpness job passes the path its calibration measured faster).
     The noise is drawn in the same order from the same generator either way, so the values
     agree to float rounding and the same seed gives the same draws.
+
+    ``precision``: ``"fp32"`` (default) turns TF32 off for matmuls and cuDNN while this runs;
+    ``"tf32"`` turns it on (faster on Ampere and newer GPUs, at a 10-bit mantissa per product;
+    see docs/engine.md). The previous flags are restored afterwards.
     """
+    if precision not in ("fp32", "tf32"):
+        raise ValueError(f"sharpness: precision must be 'fp32' or 'tf32', got {precision!r}")
     validate_batch_samples(batch_samples)
     dev = resolve_device(device) if isinstance(device, str) else device
     batch_list: Sequence[Batch] = list(batches)
@@ -70,7 +77,7 @@ def compute_sharpness(
         raise ValueError("sharpness: no batches given")
     start = time.perf_counter()
     results: list[BatchResult] = []
-    with _evaluating_on(model, dev):
+    with _evaluating_on(model, dev, allow_tf32=precision == "tf32"):
         flat = FlatParams.of(model)
         w0 = flat.w0
         c = w0.abs() if definition.adaptive else None
@@ -114,8 +121,8 @@ def compute_sharpness(
 
 
 @contextmanager
-def _evaluating_on(model: nn.Module, device: torch.device) -> Iterator[None]:
-    """Eval mode on ``device``, TF32 off, for the duration; all of it restored after.
+def _evaluating_on(model: nn.Module, device: torch.device, allow_tf32: bool = False) -> Iterator[None]:
+    """Eval mode on ``device``, TF32 off (unless ``allow_tf32``), for the duration; all of it restored after.
 
     TF32 keeps 10 mantissa bits (relative error ~1e-3 per product), which would swamp loss
     differences of order 1e-4; cuDNN enables it for convolutions by default.
@@ -127,7 +134,7 @@ def _evaluating_on(model: nn.Module, device: torch.device) -> Iterator[None]:
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     try:
         model.eval()
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allow_tf32
         if moved:
             model.to(device)
         yield

@@ -3,7 +3,8 @@
 ``value`` and ``value_and_grad`` return Python floats (one device sync each); ``values``
 evaluates one point or a stack of points (through ``torch.func.vmap``) and returns the
 (loss, error) pairs as a tensor on the device, so that a caller can collect many before it
-syncs once and checks them with ``check_values``.
+syncs once and checks them with ``check_values``. A single point is a persistent flat buffer
+of the caller (``FlatParams.bound``): its parameter views are made once and reused.
 """
 
 from __future__ import annotations
@@ -38,15 +39,24 @@ class BatchObjective:
     forwards: int = field(default=0)
     backwards: int = field(default=0)
 
-    def _outputs(self, w: Tensor) -> Tensor:
-        out = self.flat.forward(self.model, w, self.inputs)
+    def _outputs(self, w: Tensor, grad: bool = False) -> Tensor:
+        out = self.flat.forward_bound(self.model, w, self.inputs, grad)
+        return self._normalized(out)
+
+    def _normalized(self, out: Tensor) -> Tensor:
         return normalize_logits(out) if self.logit_norm else out
 
-    def _pair(self, w: Tensor) -> Tensor:
-        """[loss, error] at w as one tensor (no sync)."""
-        out = self._outputs(w)
+    def _loss_error(self, out: Tensor) -> Tensor:
         loss = self.loss_fn(out, self.labels).mean()
         return torch.stack([loss, self.error_fn(out, self.labels).mean().to(loss.dtype)])
+
+    def _pair(self, w: Tensor) -> Tensor:
+        """[loss, error] at the buffer w as one tensor (no sync)."""
+        return self._loss_error(self._outputs(w))
+
+    def _pair_row(self, w: Tensor) -> Tensor:
+        """``_pair`` of one row of a stack under vmap (fresh views: the row is a batched tensor)."""
+        return self._loss_error(self._normalized(self.flat.forward(self.model, w, self.inputs)))
 
     def _check(self, loss: float, iteration: str) -> None:
         if not math.isfinite(loss):
@@ -71,7 +81,7 @@ class BatchObjective:
             if w.dim() == 1:
                 pairs = self._pair(w)
             else:
-                pairs = vmap(self._pair, randomness="error")(w)
+                pairs = vmap(self._pair_row, randomness="error")(w)
         self.forwards += 1 if w.dim() == 1 else w.shape[0]
         return pairs
 
@@ -80,14 +90,14 @@ class BatchObjective:
         for index, (loss, _) in enumerate(pairs):
             self._check(loss, f"{label} {first + index}")
 
-    def value_and_grad(self, w: Tensor, iteration: str) -> tuple[float, float, Tensor]:
-        """(loss, error, dL/dw) at w from one forward and one backward pass."""
-        point = w.detach().requires_grad_(True)
+    def value_and_grad(self, w: Tensor, iteration: str, out: Tensor) -> tuple[float, float, Tensor]:
+        """(loss, error, dL/dw) at the buffer w from one forward and one backward pass; the
+        gradient is written into the buffer ``out`` (and returned)."""
         with torch.enable_grad():
-            out = self._outputs(point)
-            loss = self.loss_fn(out, self.labels).mean()
-            (grad,) = torch.autograd.grad(loss, point)
-        err = self.error_fn(out.detach(), self.labels).mean()
+            outputs = self._outputs(w, grad=True)
+            loss = self.loss_fn(outputs, self.labels).mean()
+            grad = self.flat.grad_of(loss, w, out)
+        err = self.error_fn(outputs.detach(), self.labels).mean()
         loss_value, err_value = torch.stack([loss.detach(), err.to(loss.dtype)]).tolist()
         self.forwards += 1
         self.backwards += 1

@@ -117,7 +117,10 @@ def _apgd(
     restart: int,
 ) -> dict[str, float]:
     tag = f"restart {restart}"
-    loss, err, grad = objective.value_and_grad(w0 + delta, f"{tag}, start point")
+    # Persistent buffers: the evaluated point w0 + delta and the gradient there. Their parameter
+    # views are made once, so an iteration's own work is a fixed number of whole-vector ops.
+    point, grad_buffer = torch.add(w0, delta), torch.empty_like(w0)
+    loss, err, grad = objective.value_and_grad(point, f"{tag}, start point", grad_buffer)
     clean_loss, clean_err = clean if clean is not None else (loss, err)
     best_loss, best_err = clean_loss, clean_err
     best_delta, best_grad = delta.clone(), grad.clone()
@@ -136,10 +139,11 @@ def _apgd(
         prev, delta = delta, new
         where = f"{tag}, iteration {i}"
         last = i == definition.n_iters - 1
+        torch.add(w0, delta, out=point)
         if last:  # no step follows: the loss alone will do
-            loss, err = objective.value(w0 + delta, where)
+            loss, err = objective.value(point, where)
         else:
-            loss, err, grad = objective.value_and_grad(w0 + delta, where)
+            loss, err, grad = objective.value_and_grad(point, where, grad_buffer)
         if loss > best_loss:
             best_loss, best_err = loss, err
             best_delta.copy_(delta)
