@@ -100,3 +100,26 @@ def test_models_without_a_measure_are_left_out_and_one_hyperparameter_gives_nan(
     assert math.isnan(pgdl_cmi([1.0, 2.0], [0.1, 0.2], _grid(a=[0, 1])))
     with pytest.raises(ValueError, match="missing values"):
         pgdl_cmi([1.0, 2.0], [0.1, 0.2], _grid(a=[0, None], b=[0, 0]))
+
+
+def test_the_correlation_tables_carry_the_score_on_their_psi_rows():
+    """analysis.correlate puts 100 x pgdl_cmi(measure, target, axes) on each Psi row, nothing on
+    the per-axis rows, and the Markdown report shows it."""
+    from sharpgen.analysis import correlate
+    from sharpgen.jobs.tables import correlation_markdown
+
+    rng = np.random.default_rng(1)
+    ids = [f"m{i}" for i in range(8)]
+    models = pd.DataFrame({"setting": "s", "model_id": ids, "wd": np.repeat([0.0, 1e-3], 4), "bs": np.tile([32, 512], 4)})
+    train, test = rng.uniform(0, 0.05, 8).round(3), rng.uniform(0.1, 0.4, 8).round(3)
+    metrics = pd.concat([
+        pd.DataFrame({"setting": "s", "model_id": ids, "split": "train", "loss": train, "error": train}),
+        pd.DataFrame({"setting": "s", "model_id": ids, "split": "test", "loss": test, "error": test}),
+    ])
+    sharp = pd.DataFrame({"model_id": ids, "definition": "d", "sharpness_loss": test - train + rng.normal(0, 0.05, 8)})
+    table, gran = correlate("s", models, metrics, sharp, [], ["wd", "bs"], 1.0)
+    row = gran[(gran["axis"] == "Psi") & (gran["target"] == "gen_gap_error")].iloc[0]
+    expected = pgdl_cmi(sharp["sharpness_loss"], test - train, models[["wd", "bs"]])
+    assert row["cmi"] == pytest.approx(100 * expected, abs=1e-9) and 0 < expected <= 1
+    assert gran.loc[gran["axis"] != "Psi", "cmi"].isna().all()
+    assert "PGDL score: conditional mutual information x100" in correlation_markdown("s", table, gran, 8, 8, 1.0)

@@ -67,6 +67,7 @@ def test_report_is_self_contained_with_captions_counting_models(report: Path) ->
     assert "all kept models (16 models)" in text and "models with arch=vit (8 models)" in text
     assert "Two-sided permutation p-value" in text
     assert "psi_i per hyperparameter axis" in text
+    assert "PGDL score over 16 models" in text
 
 
 def test_report_renders_in_headless_chromium(report: Path, http_server) -> None:

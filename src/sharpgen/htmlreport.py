@@ -113,6 +113,18 @@ def granulated_tables(granulated: pd.DataFrame, n_models: int) -> list[str]:
     return out
 
 
+def cmi_table(granulated: pd.DataFrame, n_models: int) -> str:
+    """The PGDL competition's score (conditional mutual information x100) per definition and target."""
+    part = granulated[granulated["axis"] == "Psi"]
+    return table_html(
+        part, "definition", "target", lambda r: _cell(r["cmi"]),
+        f"PGDL score over {n_models} models: conditional mutual information between the sign of a measure's "
+        "difference and the sign of the target's difference over ordered pairs of models, conditioned on the values "
+        "both models take on a pair of hyperparameter axes, normalised by the target's conditional entropy; the "
+        "minimum over pairs of axes, x100 (Jiang et al. 2020; the NeurIPS 2020 PGDL scoring program).",
+    )
+
+
 def figure_html(figure: Figure) -> str:
     data = base64.b64encode(Path(figure.path).read_bytes()).decode("ascii")
     alt = html.escape(Path(figure.path).stem)
@@ -136,5 +148,7 @@ def page(setting: str, intro: str, correlation: pd.DataFrame, granulated: pd.Dat
     ]
     if len(granulated):
         parts += ["<h2>Granulated Kendall coefficient</h2>", *granulated_tables(granulated, n_models)]
+    if len(granulated) and granulated["cmi"].notna().any():
+        parts += ["<h2>PGDL score</h2>", cmi_table(granulated, n_models)]
     parts += ["<h2>Figures</h2>", *[figure_html(f) for f in figures], "</body></html>\n"]
     return "\n".join(parts)
