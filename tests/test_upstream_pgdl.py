@@ -91,3 +91,80 @@ def test_a_damaged_record_is_refused_with_the_file_named(upstream: Path, tmp_pat
     bad.write_bytes(original[:-3])
     with pytest.raises(ValueError, match="truncated"):
         list(tfrecord.records(bad))
+
+
+def test_the_task_sheet_maps_the_archives_hyperparameters_by_their_values(upstream: Path) -> None:
+    """The archive's names (convwidth, l2, ...) become the README's columns, typed; accuracies published."""
+    from sharpgen import plan
+
+    sheet = plan.model_sheet("pgdl_task1", {"root": str(upstream / "archive")})
+    assert list(sheet["model_id"]) == ["model_0", "model_1", "model_2", "model_3"]
+    assert list(sheet["last_conv_filters"]) == [256, 512, 256, 512] and sheet["last_conv_filters"].dtype == np.int64
+    assert list(sheet["weight_decay"]) == [0.0, 0.001, 0.001, 0.0] and list(sheet["batch_size"]) == [8, 32, 512, 32]
+    assert list(sheet["test_acc"]) == [0.62, 0.55, 0.7, 0.58]
+    configs = upstream / "archive" / "reference_data" / "task1_v4" / "model_configs.json"
+    specs = json.loads(configs.read_text())
+    specs["0"]["hparams"]["batch"]["possible_values"] = [8, 64, 512]
+    from sharpgen.settings.pgdl import TASKS, match_hyperparameters
+
+    with pytest.raises(ValueError, match="x.json: hyperparameters .*batch.* do not match task 1"):
+        match_hyperparameters(TASKS[1], specs["0"]["hparams"], "x.json")
+
+
+def test_the_subset_reads_the_shards_in_order_and_models_keep_their_initial_weights(upstream: Path) -> None:
+    from sharpgen import settings
+
+    setting = settings.get("pgdl_task1")
+    block = {"root": str(upstream / "archive")}
+    x, y, table = setting.subset(block, 25, 0, {})
+    assert x.shape == (25, 3, 12, 12) and y.dtype == torch.int64
+    assert list(table["source"].str[-16:].value_counts().sort_index()) == [20, 5]  # shard_0 then 5 of shard_1
+    weights = upstream / "archive" / "input_data" / "task1_v4" / "model_1" / "weights.hdf5"
+    model = setting.load_model(weights, "vgg", torch.device("cpu"))
+    init = setting.load_initial_state(weights)
+    assert init.keys() == model.state_dict().keys()
+    assert any(not torch.equal(init[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.slow
+def test_a_tiny_task_runs_end_to_end_with_the_pgdl_score(upstream: Path, tmp_path: Path) -> None:
+    """The archive layout through the unchanged workflow: published metrics, sharpness, the
+    distance from initialisation, and the PGDL score in the tables and the report."""
+    import yaml
+
+    from helpers.workflow import snakemake, workdir
+    from sharpgen import tables
+    from sharpgen.cmi import pgdl_cmi
+
+    root = workdir(tmp_path / "w")
+    config = {
+        "settings": ["pgdl_task1"],
+        "grid": "tiny",
+        "pgdl_task1": {
+            "root": str(upstream / "archive"),
+            "sharpness": {"n": 16, "max_train_error": 1.0},
+            "grids": {"tiny": [{"algorithm": "average", "norm": "l2", "variant": "adaptive", "rho": 0.1, "m": 16, "n_samples": 2}]},
+            "measures": [{"kind": "dist_init"}],
+            "figures": {"targets": ["test_error", "gen_gap_error"]},
+        },
+    }
+    (root / "pgdl.yaml").write_text(yaml.safe_dump(config))
+    snakemake(root, "results/report/pgdl_task1.md", "--configfile", "pgdl.yaml")
+    t = root / "results" / "tables" / "pgdl_task1"
+    models = tables.read(t / "models.parquet", tables.models_schema("pgdl_task1"))
+    metrics = tables.read(t / "metrics.parquet", tables.METRICS)
+    sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)
+    measures = tables.read(t / "measures.parquet", tables.MEASURES)
+    assert len(sharp) == 4 and sharp["sharpness_loss"].notna().all()
+    assert (measures["value"] > 0).all() and len(measures) == 4
+    gran = tables.read(t / "granulated.parquet", tables.GRANULATED)
+    axes = ["last_conv_filters", "dropout", "conv_blocks", "dense_layers", "weight_decay", "batch_size"]
+    wide = metrics.pivot(index="model_id", columns="split", values="error").loc[models["model_id"]]
+    gap = (wide["test"] - wide["train"]).to_numpy()
+    for definition, values in [(d, rows.set_index("model_id")["sharpness_loss"]) for d, rows in sharp.groupby("definition")] + [
+        ("dist_init", measures.set_index("model_id")["value"])
+    ]:
+        row = gran[(gran["definition"] == definition) & (gran["target"] == "gen_gap_error") & (gran["axis"] == "Psi")]
+        expected = 100 * pgdl_cmi(values.loc[models["model_id"]].to_numpy(), gap, models[axes])
+        assert row["cmi"].iloc[0] == pytest.approx(expected, abs=1e-9)
+    assert "PGDL score" in (root / "results" / "report" / "pgdl_task1.md").read_text()

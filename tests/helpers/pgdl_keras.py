@@ -9,7 +9,8 @@ competition's files have) and ``reference.npz`` (NHWC inputs and Keras' outputs 
 mode). It also writes ``OUT_DIR/records/shard_0.tfrecord`` (the task datasets' records:
 features ``inputs`` and ``output``, ``tf.io.serialize_tensor`` of a float32 image and an int32
 label), ``OUT_DIR/records/lists.tfrecord`` (float, int64 and bytes list features) and
-``records.npz``, what was written. Its own process: TensorFlow and torch must not share one.
+``records.npz``, what was written; and ``OUT_DIR/archive/``, a tiny task 1 in the layout of the
+competition's archives (``TINY_TASK``). Its own process: TensorFlow and torch must not share one.
 """
 
 from __future__ import annotations
@@ -105,6 +106,49 @@ def write_records(out: Path, rng) -> None:
     np.savez(out.parent / "records.npz", images=images, labels=labels, floats=floats, ints=ints)
 
 
+# the archive's task 1 with 4 tiny VGG models; hyperparameter names unlike ours, values as the README
+TINY_TASK = {
+    "folder": "task1_v4",
+    "hparams": {"convwidth": [256, 512], "dropout_prob": [0.0, 0.5], "depth": [1, 3], "num_dense": [1, 2],
+                "l2": [0.0, 0.001], "batch": [8, 32, 512]},
+    "current": [(256, 0.0, 1, 1, 0.0, 8), (512, 0.5, 3, 2, 0.001, 32), (256, 0.5, 1, 2, 0.001, 512), (512, 0.0, 3, 1, 0.0, 32)],
+    "accuracy": [(1.0, 0.62), (0.97, 0.55), (0.99, 0.7), (1.0, 0.58)],
+}
+
+
+def write_task(out: Path, rng) -> None:
+    """input_data/task1_v4/{model_<i>/, dataset_1/{train,test}/shard_<k>.tfrecord} and
+    reference_data/task1_v4/model_configs.json, as the starting kit reads them."""
+    layers, input_shape = FAMILIES["vgg"]
+    task = out / "input_data" / TINY_TASK["folder"]
+    configs = {}
+    for i, (current, (train_acc, test_acc)) in enumerate(zip(TINY_TASK["current"], TINY_TASK["accuracy"])):
+        folder = task / f"model_{i}"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"model_config": layers, "input_shape": input_shape}))
+        model = keras_model(layers, input_shape)
+        for name in ("weights_init.hdf5", "weights.hdf5"):
+            random_weights(model, rng)
+            with h5py.File(folder / name, "w") as f:
+                legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        hparams = {n: {"possible_values": v, "current_value": c} for (n, v), c in zip(TINY_TASK["hparams"].items(), current)}
+        configs[str(i)] = {"hparams": hparams, "metrics": {"train_acc": train_acc, "test_acc": test_acc}}
+    for split, sizes in (("train", (20, 20)), ("test", (8,))):
+        (task / "dataset_1" / split).mkdir(parents=True)
+        for k, size in enumerate(sizes):
+            with tf.io.TFRecordWriter(str(task / "dataset_1" / split / f"shard_{k}.tfrecord")) as writer:
+                for _ in range(size):
+                    image = rng.uniform(0, 1, input_shape).astype(np.float32)
+                    label = np.int32(rng.integers(0, 10))
+                    writer.write(example({
+                        "inputs": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(image).numpy()])),
+                        "output": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(label).numpy()])),
+                    }))
+    reference = out / "reference_data" / TINY_TASK["folder"]
+    reference.mkdir(parents=True)
+    (reference / "model_configs.json").write_text(json.dumps(configs, indent=2))
+
+
 def main(out: Path) -> None:
     rng = np.random.default_rng(0)
     for family, (layers, input_shape) in FAMILIES.items():
@@ -119,6 +163,7 @@ def main(out: Path) -> None:
         outputs = model(inputs, training=False).numpy()
         np.savez(folder / "reference.npz", inputs=inputs, outputs=outputs)
     write_records(out / "records", rng)
+    write_task(out / "archive", rng)
 
 
 if __name__ == "__main__":
