@@ -142,7 +142,8 @@ def test_a_tiny_task_runs_end_to_end_with_the_pgdl_score(upstream: Path, tmp_pat
         "grid": "tiny",
         "pgdl_task1": {
             "root": str(upstream / "archive"),
-            "sharpness": {"n": 16, "max_train_error": 1.0},
+            "sharpness": {"n": 16, "shards": 1, "max_train_error": 1.0},  # one job for the four models
+            "correlation": {"resamples": 0},
             "grids": {"tiny": [{"algorithm": "average", "norm": "l2", "variant": "adaptive", "rho": 0.1, "m": 16, "n_samples": 2}]},
             "measures": [{"kind": "dist_init"}],
             "figures": {"targets": ["test_error", "gen_gap_error"]},
