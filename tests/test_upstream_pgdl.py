@@ -169,3 +169,12 @@ def test_a_tiny_task_runs_end_to_end_with_the_pgdl_score(upstream: Path, tmp_pat
         expected = 100 * pgdl_cmi(values.loc[models["model_id"]].to_numpy(), gap, models[axes])
         assert row["cmi"].iloc[0] == pytest.approx(expected, abs=1e-9)
     assert "PGDL score" in (root / "results" / "report" / "pgdl_task1.md").read_text()
+
+
+def test_without_the_archive_the_readme_grid_is_planned_and_jobs_say_what_is_missing(tmp_path: Path) -> None:
+    from sharpgen import plan, settings
+
+    sheet = plan.model_sheet("pgdl_task7", {"root": str(tmp_path)})
+    assert len(sheet) == 48 and set(sheet["dense"]) == {"128-128-128", "256-256", "512"}
+    with pytest.raises(ValueError, match="model_configs.json is missing under pgdl_task7.root"):
+        settings.get("pgdl_task7").published_metrics(sheet, {})

@@ -2,8 +2,8 @@
 
 Framing (tensorflow/core/lib/io/record_writer.cc): each record is ``uint64 length``, ``uint32
 masked_crc32c(length bytes)``, ``length`` bytes of data, ``uint32 masked_crc32c(data)``, all
-little endian. Both checksums are verified (the data checksum in pure Python, ~1 s per 10 MB:
-read only the records you need with ``limit``).
+little endian. Both checksums are verified (the data checksums of equally long records at once,
+with numpy); read only the records you need with ``limit``.
 
 A record is a serialized ``tf.train.Example`` (tensorflow/core/example/example.proto):
 ``Example{features = 1: Features{feature = 1: map<string, Feature>}}``, a ``Feature`` being
@@ -22,20 +22,34 @@ from pathlib import Path
 
 import numpy as np
 
-from sharpgen.networks.tfbundle import DTYPES, masked_crc32c, proto_fields, read_varint
+from sharpgen.networks.tfbundle import CRC32C_TABLE, DTYPES, masked_crc32c, proto_fields, read_varint
 
 Feature = list[bytes] | np.ndarray
 
 
-def records(path: str | Path, limit: int | None = None) -> Iterator[bytes]:
-    """The data of each record of the TFRecord file at ``path`` (the first ``limit`` if given),
-    checksums verified; a clear error names the file and the record otherwise."""
+def crc32c_rows(rows: np.ndarray) -> np.ndarray:
+    """Masked CRC-32C of every row of a ``(k, length)`` uint8 array at once: the byte-wise table
+    recurrence, vectorised over rows (a Python loop over bytes runs at ~1 MB/s, too slow for
+    data sets)."""
+    crc = np.full(rows.shape[0], 0xFFFFFFFF, dtype=np.uint32)
+    for column in np.ascontiguousarray(rows.T):
+        crc = _TABLE[(crc ^ column) & 0xFF] ^ (crc >> 8)
+    crc ^= np.uint32(0xFFFFFFFF)
+    return ((crc >> 15) | (crc << 17)) + np.uint32(0xA282EAD8)
+
+
+_TABLE = np.array(CRC32C_TABLE, dtype=np.uint32)
+
+
+def _frames(path: str | Path, limit: int | None) -> list[tuple[bytes, int]]:
+    """(data, stored data checksum) of the first ``limit`` records, length checksums verified."""
+    out = []
     with open(path, "rb") as f:
-        index = 0
-        while limit is None or index < limit:
+        while limit is None or len(out) < limit:
+            index = len(out)
             header = f.read(12)
             if not header:
-                return
+                break
             if len(header) < 12:
                 raise ValueError(f"{path}: record {index} is truncated (header); the file is damaged, download it again")
             length, length_crc = struct.unpack("<QI", header)
@@ -44,10 +58,25 @@ def records(path: str | Path, limit: int | None = None) -> Iterator[bytes]:
             data, footer = f.read(length), f.read(4)
             if len(data) < length or len(footer) < 4:
                 raise ValueError(f"{path}: record {index} is truncated; the file is damaged, download it again")
-            if masked_crc32c(data) != struct.unpack("<I", footer)[0]:
-                raise ValueError(f"{path}: record {index} has a bad data checksum; the file is damaged, download it again")
-            yield data
-            index += 1
+            out.append((data, struct.unpack("<I", footer)[0]))
+    return out
+
+
+def records(path: str | Path, limit: int | None = None) -> Iterator[bytes]:
+    """The data of each record of the TFRecord file at ``path`` (the first ``limit`` if given),
+    checksums verified; a clear error names the file and the record otherwise."""
+    frames = _frames(path, limit)
+    by_length: dict[int, list[int]] = {}
+    for index, (data, _) in enumerate(frames):
+        by_length.setdefault(len(data), []).append(index)
+    for indices in by_length.values():
+        rows = np.frombuffer(b"".join(frames[i][0] for i in indices), dtype=np.uint8).reshape(len(indices), -1)
+        computed = crc32c_rows(rows)
+        for i, crc in zip(indices, computed, strict=True):
+            if int(crc) != frames[i][1]:
+                raise ValueError(f"{path}: record {i} has a bad data checksum; the file is damaged, download it again")
+    for data, _ in frames:
+        yield data
 
 
 def _packed(value: int | bytes, wire_bytes: bool, fmt: str) -> list:

@@ -200,6 +200,12 @@ class PgdlTask(Collection):
         frame = frame.assign(setting=self.name, arch=self.task.family, source="local", filename=frame["model_id"] + ".hdf5")
         return frame[[*SHEET_COLUMNS, *(c for c, _ in self.columns)]]
 
+    def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
+        if sheet["test_acc"].isna().all():
+            raise ValueError(f"{self.name}: no published accuracies: the sheet is the README's grid because "
+                             f"reference_data/<task>/model_configs.json is missing under {self.name}.root; expected {LAYOUT}")
+        return super().published_metrics(sheet, inputs)
+
     def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
         """The first n training records of the task's shards (shard number order), as the
         starting kit's data manager reads them: float32 images (to NCHW) and int32 labels."""
