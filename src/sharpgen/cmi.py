@@ -87,10 +87,9 @@ def conditioned_score(tables: np.ndarray) -> float:
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """Index of each value among the sorted distinct values of a hyperparameter column."""
-    codes, uniques = pd.factorize(values, sort=True)
-    if (codes < 0).any():
-        raise ValueError(f"hyperparameter {values.name!r} has missing values; the PGDL score needs every model's value")
+    """Index of each value among the sorted distinct values of a hyperparameter column; a
+    missing value is a value of its own (the program would key it as the string "None")."""
+    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=False)
     return codes.astype(np.int64), len(uniques)
 
 
