@@ -134,7 +134,7 @@ def _typed(value: Any, dtype: str) -> Any:
     return {"int64": int, "float64": float, "string": str}[dtype](value)
 
 
-def sheet_from_configs(task: Task, setting: str, path: Path, root: Path, folder: str) -> pd.DataFrame:
+def sheet_from_configs(task: Task, path: Path, root: Path, folder: str) -> pd.DataFrame:
     """One row per model of ``model_configs.json``: its hyperparameters and published accuracies."""
     try:
         configs = json.loads(Path(path).read_text())
@@ -194,7 +194,7 @@ class PgdlTask(Collection):
         root, folder = Path(block.get("root", "data/pgdl")), self.folder(block)
         configs = root / "reference_data" / folder / "model_configs.json"
         if configs.is_file():
-            frame = sheet_from_configs(self.task, self.name, configs, root, folder)
+            frame = sheet_from_configs(self.task, configs, root, folder)
         else:
             frame = sheet_from_readme(self.task, root, folder)
         frame = frame.assign(setting=self.name, arch=self.task.family, source="local", filename=frame["model_id"] + ".hdf5")
