@@ -101,6 +101,7 @@ def test_the_heatmap_marks_what_is_not_significant(report: Path) -> None:
     significant = [_significant(r) for _, r in corr.iterrows()]
     assert sum("ns" in c for c, _ in cells) == significant.count(False) > 0 and significant.count(True) > 0
     assert sum("paper" in c for c, _ in cells) == corr["paper_value"].notna().sum() == 5
+    assert "PGDL score over 16 models" in text
 
 
 def test_report_renders_in_headless_chromium(report: Path, http_server) -> None:

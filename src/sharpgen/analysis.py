@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from sharpgen.cmi import SCALE, pgdl_cmi
 from sharpgen.correlation import granulated_kendall, group_columns, kendall_table
 from sharpgen.settings.base import SHIFT_PREFIX
 
@@ -73,7 +74,8 @@ def correlate(
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Kendall tau of every definition against every target (all models and subgroups), and
-    the granulated coefficient over the hyperparameter ``axes``.
+    the granulated coefficient over the hyperparameter ``axes``, whose ``Psi`` rows also carry the
+    PGDL competition's score over the same axes (``cmi``, x100, :func:`sharpgen.cmi.pgdl_cmi`).
 
     ``sharpness`` is long ``[model_id, definition, sharpness_loss]`` (sharpness definitions and
     other measures alike). Targets are the errors and generalization gaps, then the model
@@ -104,7 +106,9 @@ def correlate(
             frame = frame.join(wide_targets, how="inner").reset_index()
             for target in wide_targets.columns:
                 g = granulated_kendall(frame, "value", target, axes)
+                cmi = SCALE * pgdl_cmi(frame["value"], frame[target], frame[list(axes)])
+                g = g.assign(cmi=[cmi if axis == "Psi" else float("nan") for axis in g["axis"]])
                 granulated.append(g.assign(setting=setting, definition=definition, target=target))
-    columns = ["setting", "definition", "target", "axis", "psi", "psi_a", "n_groups", "n_skipped"]
+    columns = ["setting", "definition", "target", "axis", "psi", "psi_a", "n_groups", "n_skipped", "cmi"]
     gran = pd.concat(granulated, ignore_index=True)[columns] if granulated else pd.DataFrame(columns=columns)
     return table, gran

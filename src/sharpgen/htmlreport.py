@@ -127,6 +127,18 @@ def granulated_tables(granulated: pd.DataFrame, n_models: int) -> list[str]:
     return out
 
 
+def cmi_table(granulated: pd.DataFrame, n_models: int) -> str:
+    """The PGDL competition's score (conditional mutual information x100) per definition and target."""
+    part = granulated[granulated["axis"] == "Psi"]
+    return table_html(
+        part, "definition", "target", lambda r: _cell(r["cmi"]),
+        f"PGDL score over {n_models} models: conditional mutual information between the sign of a measure's "
+        "difference and the sign of the target's difference over ordered pairs of models, conditioned on the values "
+        "both models take on a pair of hyperparameter axes, normalised by the target's conditional entropy; the "
+        "minimum over pairs of axes, x100 (Jiang et al. 2020; the NeurIPS 2020 PGDL scoring program).",
+    )
+
+
 def figure_html(figure: Figure) -> str:
     data = base64.b64encode(Path(figure.path).read_bytes()).decode("ascii")
     alt = html.escape(Path(figure.path).stem)
@@ -288,6 +300,16 @@ def heatmap_section(report: Report) -> str:
     return "\n".join(out)
 
 
+def cmi_section(report: Report) -> str:
+    """The PGDL competition's score, where a setting has hyperparameter axes to condition on."""
+    gran = report.granulated
+    if not len(gran) or not gran["cmi"].notna().any():
+        return ""
+    all_models = report.correlation[report.correlation["subgroup"] == "all"]
+    n_models = int(all_models["n_models"].max()) if len(all_models) else 0
+    return "\n".join(["<h2>PGDL score</h2>", cmi_table(gran, n_models)])
+
+
 def figures_section(report: Report) -> str:
     if not report.figures:
         return ""
@@ -311,6 +333,7 @@ SECTIONS: list[Callable[[Report], str]] = [
     reproduction_section,
     drift_section,
     heatmap_section,
+    cmi_section,
     figures_section,
     tables_section,
 ]

@@ -10,7 +10,8 @@ Tidy, long tables of raw numbers, sorted deterministically:
 - measures:    one row per (model, measure): baseline and curvature measures (sharpgen.measures).
 - correlation: one row per (definition, target, subgroup): Kendall tau-b, tau-a, p-values,
                bootstrap interval, the paper's value where one is published.
-- granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi (tau-b, tau-a).
+- granulated:  one row per (definition, target, axis): Jiang et al.'s psi and Psi (tau-b, tau-a),
+               and on the Psi row the PGDL score (conditional mutual information x100).
 - reproduction: one row per (published value, candidate): the paper's value beside our tau.
 - drift:       one row per (model, split): evaluated vs published accuracy.
 - subset:      one row per example of the sharpness data: where it comes from, its label.
@@ -168,6 +169,7 @@ GRANULATED = pa.schema(
         pa.field("psi_a", pa.float64()),  # with tau-a (Jiang et al.)
         pa.field("n_groups", pa.int64()),
         pa.field("n_skipped", pa.int64()),
+        pa.field("cmi", pa.float64()),  # PGDL score x100 over the same axes (sharpgen.cmi); Psi rows only
     ]
 )
 

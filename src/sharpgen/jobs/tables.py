@@ -62,7 +62,7 @@ def paper_markdown(table: pd.DataFrame) -> str:
 
 def correlation_markdown(setting: str, table: pd.DataFrame, gran: pd.DataFrame, kept: int, total: int, max_train_error: float) -> str:
     """The tau tables as Markdown, shaped like the paper's: all models with confidence intervals
-    and permutation p-values, then each subgroup, then psi_i and Psi."""
+    and permutation p-values, then each subgroup, then psi_i and Psi, then the PGDL score."""
     from sharpgen.correlation import markdown_table
 
     measures = table.rename(columns={"definition": "measure"})
@@ -89,6 +89,12 @@ def correlation_markdown(setting: str, table: pd.DataFrame, gran: pd.DataFrame, 
             sections += [
                 f"\n### psi_i per axis and Psi, target {target}: tau-b (tau-a, as Jiang et al.)\n",
                 granulated_markdown(gran, target),
+            ]
+        if psi["cmi"].notna().any():
+            sections += [
+                "\n## PGDL score: conditional mutual information x100 (Jiang et al., 2020; the NeurIPS 2020 PGDL "
+                "competition's scoring), the minimum over pairs of the axes above\n",
+                markdown_table(psi.assign(tau_b=psi["cmi"]), subgroup="all"),
             ]
     return "\n".join(sections) + "\n"
 

@@ -40,14 +40,14 @@ def _crc32c_table() -> list[int]:
     return table
 
 
-_CRC_TABLE = _crc32c_table()
+CRC32C_TABLE = _crc32c_table()
 
 
 def crc32c(data: bytes) -> int:
     """CRC-32C (Castagnoli) of ``data``."""
     crc = 0xFFFFFFFF
     for byte in data:
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+        crc = CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
 
 

@@ -1,0 +1,180 @@
+"""PGDL models and records against Keras/TensorFlow themselves (helpers.pgdl_keras, run in its own
+process): every architecture family's logits, and records read back exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from sharpgen.data import tfrecord
+from sharpgen.networks import keras_h5
+
+TESTS = Path(__file__).parent
+QUIET_TF = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+FAMILIES = ("vgg", "nin", "nin_dense", "fcn_bn", "fcn", "mlp")
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pgdl_keras")
+    subprocess.run([sys.executable, "-m", "helpers.pgdl_keras", str(root)], cwd=TESTS, check=True, env=QUIET_TF)
+    return root
+
+
+def _forward(model: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(inputs)
+    x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x  # the records' NHWC -> NCHW
+    with torch.inference_mode():
+        return model(x).numpy()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_logits_equal_keras_for_every_architecture_family(upstream: Path, family: str) -> None:
+    folder = upstream / family
+    reference = np.load(folder / "reference.npz")
+    model = keras_h5.load(folder / "config.json", folder / "weights.hdf5")
+    outputs = _forward(model, reference["inputs"])
+    difference = float(np.abs(outputs - reference["outputs"]).max())
+    print(f"{family}: max |torch - keras| = {difference:.2e} (outputs up to {np.abs(reference['outputs']).max():.2f})")
+    assert outputs.shape == reference["outputs"].shape
+    assert difference <= 1e-5
+    with h5py.File(folder / "weights.hdf5") as f:  # every weight of the file is in the model
+        n_file = sum(int(np.prod(f[name][w].shape)) for name in f.attrs["layer_names"] for w in f[name].attrs["weight_names"])
+    n_model = sum(t.numel() for k, t in model.state_dict().items() if not k.endswith("num_batches_tracked"))
+    assert n_model == n_file
+
+
+def test_a_layer_this_module_does_not_implement_is_named(upstream: Path, tmp_path: Path) -> None:
+    config = json.loads((upstream / "vgg" / "config.json").read_text())
+    config["model_config"][2] = {"layer_name": "SpatialDropout2D", "rate": 0.1}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json: layer 2 \('SpatialDropout2D'\).*not supported"):
+        keras_h5.load(tmp_path / "config.json", upstream / "vgg" / "weights.hdf5")
+
+
+def test_weights_of_another_architecture_are_refused(upstream: Path) -> None:
+    with pytest.raises(ValueError, match="weights.hdf5: .*layers with weights"):
+        keras_h5.load(upstream / "vgg" / "config.json", upstream / "nin" / "weights.hdf5")
+
+
+def test_records_written_by_tensorflow_read_back_exactly(upstream: Path) -> None:
+    written = np.load(upstream / "records.npz")
+    examples = [tfrecord.parse_example(r) for r in tfrecord.records(upstream / "records" / "shard_0.tfrecord")]
+    assert len(examples) == len(written["images"])
+    for ex, image, label in zip(examples, written["images"], written["labels"]):
+        inputs, output = tfrecord.parse_tensor(ex["inputs"][0]), tfrecord.parse_tensor(ex["output"][0])
+        assert inputs.dtype == np.float32 and inputs.shape == image.shape and np.array_equal(inputs, image)
+        assert output.dtype == np.int32 and output.shape == () and output == label
+    lists = [tfrecord.parse_example(r) for r in tfrecord.records(upstream / "records" / "lists.tfrecord")]
+    assert np.array_equal(np.stack([ex["floats"] for ex in lists]), written["floats"])
+    assert np.array_equal(np.stack([ex["ints"] for ex in lists]), written["ints"])
+    assert all(ex["names"] == [b"a", b"\x00b"] for ex in lists)
+    assert len(list(tfrecord.records(upstream / "records" / "shard_0.tfrecord", limit=2))) == 2
+
+
+def test_a_damaged_record_is_refused_with_the_file_named(upstream: Path, tmp_path: Path) -> None:
+    original = (upstream / "records" / "shard_0.tfrecord").read_bytes()
+    data = bytearray(original)
+    data[20] ^= 0xFF  # a byte of the first record's data
+    bad = tmp_path / "bad.tfrecord"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="bad.tfrecord: record 0 has a bad data checksum"):
+        list(tfrecord.records(bad))
+    bad.write_bytes(original[:-3])
+    with pytest.raises(ValueError, match="truncated"):
+        list(tfrecord.records(bad))
+
+
+def test_the_task_sheet_maps_the_archives_hyperparameters_by_their_values(upstream: Path) -> None:
+    """The archive's names (convwidth, l2, ...) become the README's columns, typed; accuracies published."""
+    from sharpgen import plan
+
+    sheet = plan.model_sheet("pgdl_task1", {"root": str(upstream / "archive")})
+    assert list(sheet["model_id"]) == ["model_0", "model_1", "model_2", "model_3"]
+    assert list(sheet["last_conv_filters"]) == [256, 512, 256, 512] and sheet["last_conv_filters"].dtype == np.int64
+    assert list(sheet["weight_decay"]) == [0.0, 0.001, 0.001, 0.0] and list(sheet["batch_size"]) == [8, 32, 512, 32]
+    assert list(sheet["test_acc"]) == [0.62, 0.55, 0.7, 0.58]
+    configs = upstream / "archive" / "reference_data" / "task1_v4" / "model_configs.json"
+    specs = json.loads(configs.read_text())
+    specs["0"]["hparams"]["batch"]["possible_values"] = [8, 64, 512]
+    from sharpgen.settings.pgdl import TASKS, match_hyperparameters
+
+    with pytest.raises(ValueError, match="x.json: hyperparameters .*batch.* do not match task 1"):
+        match_hyperparameters(TASKS[1], specs["0"]["hparams"], "x.json")
+
+
+def test_the_subset_reads_the_shards_in_order_and_models_keep_their_initial_weights(upstream: Path) -> None:
+    from sharpgen import settings
+
+    setting = settings.get("pgdl_task1")
+    block = {"root": str(upstream / "archive")}
+    x, y, table = setting.subset(block, 25, 0, {})
+    assert x.shape == (25, 3, 12, 12) and y.dtype == torch.int64
+    assert list(table["source"].str[-16:].value_counts().sort_index()) == [20, 5]  # shard_0 then 5 of shard_1
+    weights = upstream / "archive" / "input_data" / "task1_v4" / "model_1" / "weights.hdf5"
+    model = setting.load_model(weights, "vgg", torch.device("cpu"))
+    init = setting.load_initial_state(weights)
+    assert init.keys() == model.state_dict().keys()
+    assert any(not torch.equal(init[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.slow
+def test_a_tiny_task_runs_end_to_end_with_the_pgdl_score(upstream: Path, tmp_path: Path) -> None:
+    """The archive layout through the unchanged workflow: published metrics, sharpness, the
+    distance from initialisation, and the PGDL score in the tables and the report."""
+    import yaml
+
+    from helpers.workflow import snakemake, workdir
+    from sharpgen import tables
+    from sharpgen.cmi import pgdl_cmi
+
+    root = workdir(tmp_path / "w")
+    config = {
+        "settings": ["pgdl_task1"],
+        "grid": "tiny",
+        "pgdl_task1": {
+            "root": str(upstream / "archive"),
+            "sharpness": {"n": 16, "shards": 1, "max_train_error": 1.0},  # one job for the four models
+            "correlation": {"resamples": 0},
+            "grids": {"tiny": [{"algorithm": "average", "norm": "l2", "variant": "adaptive", "rho": 0.1, "m": 16, "n_samples": 2}]},
+            "measures": [{"kind": "dist_init"}],
+            "figures": {"targets": ["test_error", "gen_gap_error"]},
+        },
+    }
+    (root / "pgdl.yaml").write_text(yaml.safe_dump(config))
+    snakemake(root, "results/report/pgdl_task1.md", "--configfile", "pgdl.yaml")
+    t = root / "results" / "tables" / "pgdl_task1"
+    models = tables.read(t / "models.parquet", tables.models_schema("pgdl_task1"))
+    metrics = tables.read(t / "metrics.parquet", tables.METRICS)
+    sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)
+    measures = tables.read(t / "measures.parquet", tables.MEASURES)
+    assert len(sharp) == 4 and sharp["sharpness_loss"].notna().all()
+    assert (measures["value"] > 0).all() and len(measures) == 4
+    gran = tables.read(t / "granulated.parquet", tables.GRANULATED)
+    axes = ["last_conv_filters", "dropout", "conv_blocks", "dense_layers", "weight_decay", "batch_size"]
+    wide = metrics.pivot(index="model_id", columns="split", values="error").loc[models["model_id"]]
+    gap = (wide["test"] - wide["train"]).to_numpy()
+    for definition, values in [(d, rows.set_index("model_id")["sharpness_loss"]) for d, rows in sharp.groupby("definition")] + [
+        ("dist_init", measures.set_index("model_id")["value"])
+    ]:
+        row = gran[(gran["definition"] == definition) & (gran["target"] == "gen_gap_error") & (gran["axis"] == "Psi")]
+        expected = 100 * pgdl_cmi(values.loc[models["model_id"]].to_numpy(), gap, models[axes])
+        assert row["cmi"].iloc[0] == pytest.approx(expected, abs=1e-9)
+    assert "PGDL score" in (root / "results" / "report" / "pgdl_task1.md").read_text()
+
+
+def test_without_the_archive_the_readme_grid_is_planned_and_jobs_say_what_is_missing(tmp_path: Path) -> None:
+    from sharpgen import plan, settings
+
+    sheet = plan.model_sheet("pgdl_task7", {"root": str(tmp_path)})
+    assert len(sheet) == 48 and set(sheet["dense"]) == {"128-128-128", "256-256", "512"}
+    with pytest.raises(ValueError, match="model_configs.json is missing under pgdl_task7.root"):
+        settings.get("pgdl_task7").published_metrics(sheet, {})
