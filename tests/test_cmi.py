@@ -106,6 +106,7 @@ def test_models_without_a_measure_are_left_out_and_one_hyperparameter_gives_nan(
 def test_the_correlation_tables_carry_the_score_on_their_psi_rows():
     """analysis.correlate puts 100 x pgdl_cmi(measure, target, axes) on each Psi row, nothing on
     the per-axis rows, and the Markdown report shows it."""
+    from sharpgen import published, reproduction
     from sharpgen.analysis import correlate
     from sharpgen.jobs.tables import correlation_markdown
 
@@ -123,4 +124,5 @@ def test_the_correlation_tables_carry_the_score_on_their_psi_rows():
     expected = pgdl_cmi(sharp["sharpness_loss"], test - train, models[["wd", "bs"]])
     assert row["cmi"] == pytest.approx(100 * expected, abs=1e-9) and 0 < expected <= 1
     assert gran.loc[gran["axis"] != "Psi", "cmi"].isna().all()
+    table = reproduction.annotate(table, pd.DataFrame(columns=list(published.COLUMNS)))  # as the correlate job: no published value
     assert "PGDL score: conditional mutual information x100" in correlation_markdown("s", table, gran, 8, 8, 1.0)
