@@ -96,6 +96,7 @@ def _run(a: argparse.Namespace) -> None:
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out),
         "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
+        "theory-linear": lambda: theory.linear_model(a.seed, a.out_table, a.out),
         "plot-curvature": lambda: curvature.plot_curvature(
             a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
         "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out),
@@ -232,6 +233,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--alpha", type=float, nargs="+", required=True)
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--n-samples", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("theory-linear", "the authors' notebook: closed-form worst-case sharpness of a logistic regression against its scale", "out-table", setting=False)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 

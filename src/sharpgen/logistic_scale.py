@@ -101,6 +101,12 @@ def sweep(seed: int = 0, alphas: tuple[float, ...] = ALPHAS, rhos: tuple[float, 
     return pd.DataFrame(rows)
 
 
+def flip_radius(w: np.ndarray, x: np.ndarray, y: np.ndarray, kind: str) -> float:
+    """The smallest rho at which the worst case brings some margin to 0: min_i y_i <w, x_i> / ||c x_i||_2
+    (below it logit-normalised sharpness is 0; it does not depend on alpha)."""
+    return float(np.min(y * (x @ w) / np.sqrt(((scaling(w, kind) * x) ** 2).sum(1))))
+
+
 class BinaryLinear(nn.Module):
     """f(x) = <w, x> as the two logits (-f/2, f/2): cross-entropy with label 1 for y = +1 and 0
     for y = -1 is log(1 + exp(-y f)), so the engine sees the notebook's model and loss."""

@@ -334,6 +334,8 @@ def get_final_outputs():
         out.append("results/theory/dln.png")
     if config["theory"]["scale"]["run"]:
         out.append("results/theory/classifier_scale.png")
+    if config["theory"]["linear"]["run"]:
+        out.append("results/theory/linear_model.png")
     return out
 
 

@@ -41,3 +41,25 @@ rule theory_scale:
         "python -m sharpgen theory-scale --alpha {params.scale[alpha]} --rho {params.scale[rho]} "
         "--n-samples {params.scale[n_samples]} --seed {params.scale[seed]} "
         "--out-table {output.table} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule theory_linear:
+    output:
+        table="results/theory/linear_model.parquet",
+        png=report(
+            "results/theory/linear_model.png",
+            caption="../report/linear_model.rst",
+            category="Theory",
+        ),
+        pdf="results/theory/linear_model.pdf",
+    log:
+        "results/logs/theory_linear/linear_model.log",
+    benchmark:
+        "results/benchmarks/theory_linear/linear_model.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        linear=config["theory"]["linear"],
+    shell:
+        "python -m sharpgen theory-linear --seed {params.linear[seed]} --out-table {output.table} "
+        "--out {output.png} {output.pdf} > {log} 2>&1"
