@@ -97,6 +97,8 @@ def _run(a: argparse.Namespace) -> None:
         "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
         "theory-linear": lambda: theory.linear_model(a.seed, a.out_table, a.out),
+        "theory-dln-population": lambda: theory.dln_population(
+            a.lr, a.alpha, a.seeds, a.rho_avg, a.rho_max, a.n_samples, a.seed, a.out_table, a.out_tau, a.out),
         "plot-curvature": lambda: curvature.plot_curvature(
             a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
         "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out),
@@ -238,6 +240,17 @@ def parser() -> argparse.ArgumentParser:
 
     s = add("theory-linear", "the authors' notebook: closed-form worst-case sharpness of a logistic regression against its scale", "out-table", setting=False)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("theory-dln-population", "a population of diagonal linear networks: which sharpness ranks their test loss", "out-table", setting=False)
+    s.add_argument("--lr", type=float, nargs="+", required=True)
+    s.add_argument("--alpha", type=float, nargs="+", required=True)
+    s.add_argument("--seeds", type=int, nargs="+", required=True)
+    s.add_argument("--rho-avg", type=float, required=True)
+    s.add_argument("--rho-max", type=float, required=True)
+    s.add_argument("--n-samples", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out-tau", type=Path, required=True)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
     s = add("plot-curvature", "average-case adaptive sharpness / rho^2 against half the adaptive Hessian trace", "subset")

@@ -336,6 +336,8 @@ def get_final_outputs():
         out.append("results/theory/classifier_scale.png")
     if config["theory"]["linear"]["run"]:
         out.append("results/theory/linear_model.png")
+    if config["theory"]["dln_population"]["run"]:
+        out.append("results/theory/dln_population.png")
     return out
 
 
