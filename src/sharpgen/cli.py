@@ -88,6 +88,7 @@ def _run(a: argparse.Namespace) -> None:
         "plot": lambda: figures.plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
             a.max_train_error, a.out, a.where),
+        "plot-ablation": lambda: figures.plot_ablation(a.setting, a.quantity, a.correlation, a.sharpness, a.targets, a.out),
         "plot-captures": lambda: figures.plot_captures(
             a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
         "html-report": lambda: report.html_report(
@@ -196,6 +197,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)
     s.add_argument("--where", default=None, metavar="COLUMN=VALUE", help="only the models with this value (a figure view)")
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("plot-ablation", "Kendall's tau against an ablated quantity of the definitions (appendix H)", "correlation", "sharpness")
+    s.add_argument("--quantity", choices=["m", "n_iters", "data"], required=True)
+    s.add_argument("--targets", nargs="+", required=True)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
     s = add("plot-captures", "sharpness vs a hyperparameter, coloured by test error (PNG/PDF)", "models", "metrics", "sharpness", "hyperparameter")

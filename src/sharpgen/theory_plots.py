@@ -33,3 +33,26 @@ def plot_scale_sweep(frame: pd.DataFrame) -> Figure:
                     ax.legend()
         fig.suptitle("Binary logistic regression, weights scaled by alpha (closed form)")
     return fig
+
+
+def plot_ablation(frame: pd.DataFrame, quantity: str, title: str) -> Figure:
+    """Panels: one per target; in each, tau_b against the ablated ``quantity`` (log2 axis for m
+    and n_iters, categories for data), one line per group. ``frame``: line, value, target, tau_b."""
+    targets = list(dict.fromkeys(frame["target"]))
+    categorical = quantity == "data"
+    with _style():
+        fig = Figure(figsize=(4.2 * max(len(targets), 1), 3.4), layout="constrained")
+        axes = fig.subplots(1, max(len(targets), 1), squeeze=False)[0]
+        for ax, target in zip(axes, targets):
+            panel = frame[frame["target"] == target]
+            for label, line in panel.groupby("line", sort=False):
+                ax.plot(line["value"].astype(str) if categorical else line["value"], line["tau_b"], marker="o", label=label)
+            if not categorical:
+                ax.set_xscale("log", base=2)
+            ax.axhline(0.0, color="grey", linewidth=0.8)
+            ax.set_title(target.replace("_", " "))
+            ax.set_xlabel(quantity)
+            ax.set_ylabel("Kendall's tau-b")
+        axes[0].legend(fontsize="small")
+        fig.suptitle(title)
+    return fig

@@ -424,6 +424,20 @@ class Cifar(Collection):
         table = pd.DataFrame({"position": range(n), "label": y.numpy(), "source": Path(inputs["archive"]).name, "index": range(n)})
         return x, y, table
 
+    def test_subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+        """The first n CIFAR-10 test images (the authors' --sharpness_on_test_set)."""
+        from sharpgen.data.sources.cifar10 import cifar10
+
+        return cifar10(inputs["archive"], "test", n)
+
+    def augment_subset(self, block: Mapping[str, Any], x, seed: int):
+        """The authors' --data_augm_sharpness: their RandAugment(2, 14), then crop and flip."""
+        import torch
+
+        from sharpgen.data.cifar_augment import augmenter
+
+        return augmenter(True, True, "authors")(x, torch.Generator().manual_seed(seed))
+
     def load_model(self, path: Path, arch: str, device):
         return load_model(path, arch).to(device).eval()
 
