@@ -271,7 +271,9 @@ def _figures(s):
 
 def get_ablation_figures(s):
     """Appendix H: tau against m, n_iters or data, for each that some definitions vary alone."""
-    return [f"results/figures/{s}/ablations/{q}.png" for q in plan.ablations(DEFINITIONS[s])]
+    return [
+        f"results/figures/{s}/ablations/{q}.png" for q in plan.ablations(DEFINITIONS[s])
+    ]
 
 
 def get_figures(wildcards):
