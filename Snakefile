@@ -18,6 +18,7 @@
 #   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error
 #   results/report/<setting>.{md,html}                  the setting's report (html: self-contained)
 #   results/theory/dln.{parquet,png,pdf}               diagonal linear networks (no setting)
+#   results/theory/linear_model.{parquet,png,pdf}      the authors' linear-model notebook (no setting)
 # A <job> is a model id (shards: 0) or a shard of models; <setting> a registered setting.
 
 

@@ -101,6 +101,11 @@ def test_training_grid_and_randaug_only_on_top_of_augm():
     assert sheet["arch"].iloc[-1] == "sharpgen.networks.architectures:simple_vit(width=32, depth=1, heads=2)"
     with pytest.raises(ValueError, match="no models"):
         plan.model_sheet("cifar", validate_block("cifar", {}, COMMON))
+    assert set(sheet["randaug_impl"]) == {"authors"}  # the default: the authors' RandAugment, ids unchanged
+    assert "resnet18-w64-lr0.05-sam0-aug1-ra1-e200-s0" in set(sheet["model_id"])
+    tv = plan.model_sheet("cifar", validate_block("cifar", {"zoo": {**zoo, "randaug_impl": "torchvision"}}, COMMON))
+    assert set(tv["randaug_impl"]) == {"torchvision"}
+    assert {m for m in tv["model_id"] if "-ra1" in m} == {m.replace("-ra1", "-ra1-tv") for m in sheet["model_id"] if "-ra1" in m}
 
 
 def test_triangular_lr_peaks_at_two_fifths():

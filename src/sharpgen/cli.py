@@ -90,6 +90,7 @@ def _run(a: argparse.Namespace) -> None:
         "plot": lambda: figures.plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
             a.max_train_error, a.out, a.where),
+        "plot-ablation": lambda: figures.plot_ablation(a.setting, a.quantity, a.correlation, a.sharpness, a.targets, a.out),
         "plot-captures": lambda: figures.plot_captures(
             a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
         "html-report": lambda: report.html_report(
@@ -98,6 +99,9 @@ def _run(a: argparse.Namespace) -> None:
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out, a.sections),
         "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
+        "theory-linear": lambda: theory.linear_model(a.seed, a.out_table, a.out),
+        "theory-dln-population": lambda: theory.dln_population(
+            a.lr, a.alpha, a.seeds, a.rho_avg, a.rho_max, a.n_samples, a.seed, a.out_table, a.out_tau, a.out),
         "plot-curvature": lambda: curvature.plot_curvature(
             a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
         "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out, a.precision),
@@ -209,6 +213,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--where", default=None, metavar="COLUMN=VALUE", help="only the models with this value (a figure view)")
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
+    s = add("plot-ablation", "Kendall's tau against an ablated quantity of the definitions (appendix H)", "correlation", "sharpness")
+    s.add_argument("--quantity", choices=["m", "n_iters", "data"], required=True)
+    s.add_argument("--targets", nargs="+", required=True)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
     s = add("plot-captures", "sharpness vs a hyperparameter, coloured by test error (PNG/PDF)", "models", "metrics", "sharpness", "hyperparameter")
     s.add_argument("--max-train-error", type=float, default=1.0)
     s.add_argument("--out", type=Path, nargs="+", required=True)
@@ -252,6 +261,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--n-samples", type=int, required=True)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("theory-linear", "the authors' notebook: closed-form worst-case sharpness of a logistic regression against its scale", "out-table", setting=False)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("theory-dln-population", "a population of diagonal linear networks: which sharpness ranks their test loss", "out-table", setting=False)
+    s.add_argument("--lr", type=float, nargs="+", required=True)
+    s.add_argument("--alpha", type=float, nargs="+", required=True)
+    s.add_argument("--seeds", type=int, nargs="+", required=True)
+    s.add_argument("--rho-avg", type=float, required=True)
+    s.add_argument("--rho-max", type=float, required=True)
+    s.add_argument("--n-samples", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out-tau", type=Path, required=True)
     s.add_argument("--out", type=Path, nargs="+", required=True)
 
     s = add("plot-curvature", "average-case adaptive sharpness / rho^2 against half the adaptive Hessian trace", "subset")

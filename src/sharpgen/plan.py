@@ -24,7 +24,8 @@ VARIANTS = {
     "adaptive-lognorm": (True, True),
     "standard-lognorm": (False, True),
 }
-FAMILY_LISTS = ("variant", "rho", "m")
+FAMILY_LISTS = ("variant", "rho", "m", "n_iters", "data")
+ABLATIONS = ("m", "n_iters", "data")  # appendix H: tau against each, the other fields fixed
 
 
 def project(block: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def _expand(families: list[Mapping[str, Any]], where: str) -> list[tuple[Definit
 
 
 def definitions(families: list[Mapping[str, Any]], where: str) -> list[Definition]:
-    """Expand families (list-valued variant, rho, m) into unique definitions, in config order."""
+    """Expand families (list-valued variant, rho, m, n_iters, data) into unique definitions, in config order."""
     out: dict[str, Definition] = {}
     for d, _, _ in _expand(families, where):
         out.setdefault(d.id, d)
@@ -192,6 +193,26 @@ def figure_definitions(definitions: list[Definition]) -> list[Definition]:
 
     ids = {d.id for d in definitions}
     return [d for d in definitions if not (d.logit_norm and dataclasses.replace(d, logit_norm=False).id in ids)]
+
+
+def ablation_groups(definitions: list[Definition], quantity: str) -> list[list[Definition]]:
+    """Groups of definitions equal in every field but ``quantity`` (one of ``ABLATIONS``), each
+    ordered by that field (data: train, test, augmented), only groups of two or more, in config order."""
+    if quantity not in ABLATIONS:
+        raise ValueError(f"ablation quantity must be one of {list(ABLATIONS)}, got {quantity!r}")
+    from sharpgen.sharpness.definition import DATA
+
+    groups: dict[tuple, list[Definition]] = {}
+    for d in definitions:
+        key = tuple(sorted((k, v) for k, v in d.as_dict().items() if k != quantity))
+        groups.setdefault(key, []).append(d)
+    order = (lambda d: DATA.index(d.data)) if quantity == "data" else (lambda d: getattr(d, quantity))
+    return [sorted(g, key=order) for g in groups.values() if len(g) > 1]
+
+
+def ablations(definitions: list[Definition]) -> list[str]:
+    """The quantities of ``ABLATIONS`` that some group of definitions varies alone (a figure each)."""
+    return [q for q in ABLATIONS if ablation_groups(definitions, q)]
 
 
 def check_block(name: str, block: Mapping[str, Any], sheet: pd.DataFrame) -> None:

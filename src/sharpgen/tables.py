@@ -82,6 +82,7 @@ DEFINITION_FIELDS = [
     pa.field("init", pa.string()),
     pa.field("restarts", pa.int64()),
     pa.field("seed", pa.int64()),
+    pa.field("data", pa.string()),  # train, test or augmented examples (appendix H)
 ]
 
 SHARPNESS = pa.schema(

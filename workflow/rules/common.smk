@@ -52,6 +52,7 @@ wildcard_constraints:
     job=r"[A-Za-z0-9_.=+-]+",
     definition=r"[A-Za-z0-9_.=+-]+",
     hyperparameter=r"[A-Za-z0-9_]+",
+    quantity=r"m|n_iters|data",
     filename=r"[^/]+",
     arch=r"[A-Za-z0-9_.-]+",
     view=r"[A-Za-z0-9_.+-]+=[A-Za-z0-9_.+-]+",
@@ -311,6 +312,13 @@ def _figures(s):
     return out
 
 
+def get_ablation_figures(s):
+    """Appendix H: tau against m, n_iters or data, for each that some definitions vary alone."""
+    return [
+        f"results/figures/{s}/ablations/{q}.png" for q in plan.ablations(DEFINITIONS[s])
+    ]
+
+
 def get_figures(wildcards):
     return _figures(wildcards.setting)
 
@@ -373,10 +381,15 @@ def get_final_outputs():
         if (SHEETS[s]["source"] == "train").any():
             out.append(f"results/tables/{s}/history.parquet")
         out += _figures(s)
+        out += get_ablation_figures(s)
     if config["theory"]["dln"]["run"]:
         out.append("results/theory/dln.png")
     if config["theory"]["scale"]["run"]:
         out.append("results/theory/classifier_scale.png")
+    if config["theory"]["linear"]["run"]:
+        out.append("results/theory/linear_model.png")
+    if config["theory"]["dln_population"]["run"]:
+        out.append("results/theory/dln_population.png")
     return out
 
 

@@ -57,6 +57,32 @@ rule plot_figure_view:
         "--where {wildcards.view} --out {output.png} {output.pdf} > {log} 2>&1"
 
 
+rule plot_ablation:
+    input:
+        correlation="results/tables/{setting}/correlation.parquet",
+        sharpness="results/tables/{setting}/sharpness.parquet",
+    output:
+        png=report(
+            "results/figures/{setting}/ablations/{quantity}.png",
+            caption="../report/ablation.rst",
+            category="Figures",
+            subcategory="{setting}",
+        ),
+        pdf="results/figures/{setting}/ablations/{quantity}.pdf",
+    log:
+        "results/logs/plot_ablation/{setting}/{quantity}.log",
+    benchmark:
+        "results/benchmarks/plot_ablation/{setting}/{quantity}.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        figures=get_setting_param("figures"),
+    shell:
+        "python -m sharpgen plot-ablation --setting {wildcards.setting} --quantity {wildcards.quantity} "
+        "--correlation {input.correlation} --sharpness {input.sharpness} "
+        "--targets {params.figures[targets]} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
 rule plot_captures:
     input:
         models="results/tables/{setting}/models.parquet",

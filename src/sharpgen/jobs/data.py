@@ -23,10 +23,19 @@ def prepare_dataset(setting: str, block: Mapping[str, Any], inputs: Mapping[str,
 
 def prepare_subset(setting: str, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path], out: Path, out_table: Path) -> None:
     """The n examples on which sharpness is measured -> ``out``; where each comes from -> ``out_table``."""
-    x, y, table = settings.get(setting).subset(block, n, seed, inputs)
+    setting_ = settings.get(setting)
+    x, y, table = setting_.subset(block, n, seed, inputs)
     if len(table) != len(y) or not (table["label"].to_numpy() == y.numpy()).all():
         raise ValueError(f"setting {setting!r}: the subset table does not list the subset's {len(y)} examples")
     tables.write(table.assign(setting=setting), out_table, tables.SUBSET, "subset")
-    datasets.save({"sharpness": (x, y)}, out)
+    splits = {"sharpness": (x, y)}
+    test = setting_.test_subset(block, n, inputs)
+    if test is not None:
+        splits["sharpness_test"] = test
+        log(f"{setting}: {len(test[1])} test examples for sharpness on test data")
+    augmented = setting_.augment_subset(block, x, seed)
+    if augmented is not None:
+        splits["sharpness_augmented"] = (augmented, y)
+    datasets.save(splits, out)
     log(f"{setting}: sharpness subset of {n} training examples, inputs {tuple(x.shape)}")
     log(f"{setting}: {histogram(y.numpy())}")

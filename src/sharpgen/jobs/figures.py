@@ -100,3 +100,33 @@ def plot_captures(
     )
     for out in outs:
         save_figure(fig, Path(out))
+
+
+def plot_ablation(setting: str, quantity: str, correlation: Path, sharpness: Path, targets: Sequence[str], outs: Sequence[Path]) -> None:
+    """Appendix H: Kendall's tau-b (all models) against ``quantity`` (m, n_iters or data), one line
+    per group of definitions equal in everything else, one panel per target."""
+    from sharpgen import plan
+    from sharpgen.figures import save_figure
+    from sharpgen.log import log
+    from sharpgen.sharpness import Definition
+    from sharpgen.theory_plots import plot_ablation as draw
+
+    sharp = tables.read(sharpness, tables.SHARPNESS)
+    fields = [f.name for f in tables.DEFINITION_FIELDS if f.name not in ("definition", "variant")]
+    rows = sharp.drop_duplicates("definition")[fields].to_dict("records")
+    definitions = [Definition.from_dict({k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}) for r in rows]
+    groups = plan.ablation_groups(definitions, quantity)
+    if not groups:
+        raise ValueError(f"{sharpness}: no definitions of {setting} differ only in {quantity}; add a grid family with a list of {quantity}")
+    tau = tables.read(correlation, tables.CORRELATION)
+    tau = tau[(tau["subgroup"] == "all") & tau["target"].isin(targets)]
+    lines = []
+    for group in groups:
+        label = f"{group[0].algorithm} {group[0].norm} {group[0].variant} rho={group[0].rho:g}"
+        for d in group:
+            for target, value in tau[tau["definition"] == d.id][["target", "tau_b"]].itertuples(index=False):
+                lines.append({"line": label, "value": getattr(d, quantity), "target": target, "tau_b": value})
+                log(f"{label} {quantity}={getattr(d, quantity)} {target}: tau_b = {value:.3f}")
+    fig = draw(pd.DataFrame(lines), quantity, f"{setting}: Kendall's tau against {quantity} (appendix H)")
+    for out in outs:
+        save_figure(fig, Path(out))

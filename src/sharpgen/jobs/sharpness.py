@@ -117,11 +117,36 @@ def cached_row(path: Path, fingerprint: str) -> dict | None:
     return frame.iloc[0].to_dict()
 
 
+SUBSET_KEYS = {"train": "sharpness", "test": "sharpness_test", "augmented": "sharpness_augmented"}
+
+
+def sharpness_data(splits: Mapping[str, tuple[Tensor, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
+    """Definition ``data`` -> (inputs, labels): the subset, and where the setting offers them its
+    test examples and its augmented subset (appendix H)."""
+    return {source: splits[key] for source, key in SUBSET_KEYS.items() if key in splits}
+
+
+def batches_for(data: Mapping[str, tuple[Tensor, Tensor]], definition: Definition, setting: str) -> list[tuple[Tensor, Tensor]]:
+    """The m-batches of ``definition`` from the examples its ``data`` names (test examples cut
+    to a multiple of m); a clear error where the setting has none."""
+    if definition.data not in data:
+        raise ValueError(
+            f"definition {definition.id}: setting {setting!r} offers no {definition.data!r} examples for sharpness "
+            f"(its subset has {sorted(data)}); remove data: {definition.data} from config {setting}.grids, "
+            "or delete results/data/<setting>/subset.pt if it predates test/augmented subsets"
+        )
+    x, y = data[definition.data]
+    k = len(y) // definition.m * definition.m if definition.data == "test" else len(y)
+    if k == 0:
+        raise ValueError(f"definition {definition.id}: {len(y)} {definition.data} examples hold no batch of m = {definition.m}")
+    return split_batches(x[:k], y[:k], definition.m)
+
+
 def model_sharpness(
     setting: str,
     model_id: str,
     model: nn.Module,
-    data: tuple[Tensor, Tensor],
+    data: Mapping[str, tuple[Tensor, Tensor]],
     definitions: list[Definition],
     cache_dir: Path,
     fingerprint: Callable[[Definition], str],
@@ -131,9 +156,9 @@ def model_sharpness(
     noise_path: Callable[[int], int] = lambda m: 1,
     precision: str = "fp32",
 ) -> pd.DataFrame:
-    """Sharpness of ``model`` under every definition; returns one row per definition.
-    ``noise_path(m)``: the average case's ``batch_samples`` at batch size m (1 = the loop)."""
-    x, y = data
+    """Sharpness of ``model`` under every definition (each on the examples its ``data`` names:
+    a key of ``data``); returns one row per definition. ``noise_path(m)``: the average case's
+    ``batch_samples`` at batch size m (1 = the loop)."""
     rows = []
     for i, definition in enumerate(definitions):
         path = cache_dir / f"{definition.id}.parquet"
@@ -143,7 +168,7 @@ def model_sharpness(
             step(f"[{i + 1}/{len(definitions)}] {definition.id}: cached ({row['sharpness_loss']:.6g})")
         else:
             result = compute_sharpness(
-                model, split_batches(x, y, definition.m), definition, device=device, on_batch=on_batch,
+                model, batches_for(data, definition, setting), definition, device=device, on_batch=on_batch,
                 batch_samples=noise_path(definition.m), precision=precision,
             )
             row = result_row(setting, model_id, result, key)
@@ -188,14 +213,15 @@ def sharpness(
 
     device = job_device(threads, precision)
     setting_ = settings.get(setting)
-    data = datasets.load(subset)["sharpness"]
-    subset_digest, engine = tensor_digest({"x": data[0], "y": data[1]}), engine_fingerprint()
+    data = sharpness_data(datasets.load(subset))
+    digests = {source: tensor_digest({"x": x, "y": y}) for source, (x, y) in data.items()}
+    engine = engine_fingerprint()
     if precision != "fp32":  # other values: fp32 pairs in the cache do not stand for them
         engine += f"+{precision}"
     fixed = _since_process_start()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     log(
-        f"{len(models)} models x {len(definitions)} definitions on {len(data[1])} examples, device {device}"
+        f"{len(models)} models x {len(definitions)} definitions on {len(data['train'][1])} examples, device {device}"
         + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
     )
     only = dict(only or {})
@@ -222,7 +248,7 @@ def sharpness(
         model_digest = tensor_digest(model.state_dict())
 
         def fingerprint(definition: Definition, model_digest: str = model_digest, arch: str = arch) -> str:
-            return pair_fingerprint(model_digest, arch, subset_digest, definition, engine)
+            return pair_fingerprint(model_digest, arch, digests.get(definition.data, ""), definition, engine)
 
         fixed += time.perf_counter() - t0
         log(f"model {i + 1}/{len(models)}: {model_id}")

@@ -126,6 +126,16 @@ class Setting:
         the input) and index (its row in the source)."""
         raise NotImplementedError
 
+    def test_subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Up to n test examples for sharpness on test data (appendix H; definitions with
+        ``data: test``), from the inputs of :meth:`subset`; None: the setting offers none."""
+        return None
+
+    def augment_subset(self, block: Mapping[str, Any], x: torch.Tensor, seed: int) -> torch.Tensor | None:
+        """The sharpness subset under the setting's training augmentation, one fixed draw from
+        ``seed`` (appendix H; ``data: augmented``); None: the setting offers none."""
+        return None
+
     def heads(self) -> Mapping[str, Head]:
         """Evaluation splits whose classes are not the model's outputs, and how their labels
         meet the logits (ImageNet-R/-A, ObjectNet, HANS)."""

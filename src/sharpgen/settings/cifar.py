@@ -4,8 +4,9 @@ Models come from any mix of three sources, all in one model sheet:
 
 - ``zoo``: a grid trained here with the authors' recipe (``source: train``): 200 epochs of SGD
   with momentum 0.9, batch size 128, the triangular ("cyclic") learning rate peaking at lr_max,
-  SAM with radius sam_rho, standard augmentation and RandAugment as switches, no weight decay
-  unless set (see ``sharpgen.training`` and ``sharpgen.data.cifar_augment``);
+  SAM with radius sam_rho, standard augmentation and RandAugment as switches (the authors' port of
+  RandAugment by default, torchvision's with ``randaug_impl: torchvision``), no weight decay
+  unless set (see ``sharpgen.training``, ``sharpgen.data.cifar_augment``, ``sharpgen.data.randaugment``);
 - ``checkpoints_dir`` / ``checkpoint_urls``: the authors' checkpoint files, whose names carry
   the hyperparameters (``... model=resnet18 epochs=200 lr_max=0.05 model_width=64 sam_rho=0.1
   ... seed=0 ...``; see ``parse_checkpoint_name``);
@@ -99,9 +100,11 @@ def arch_string(family: str, **kwargs: Any) -> str:
     return f"{FAMILIES[family]}({args})" if args else FAMILIES[family]
 
 
-def model_id(family: str, width: int, lr: float, sam_rho: float, augment: bool, randaug: bool, epochs: int, seed: int) -> str:
-    """A readable, file-name-safe id from a model's hyperparameters."""
-    return f"{family}-w{width}-lr{lr:g}-sam{sam_rho:g}-aug{int(augment)}-ra{int(randaug)}-e{epochs}-s{seed}"
+def model_id(family: str, width: int, lr: float, sam_rho: float, augment: bool, randaug: bool, epochs: int, seed: int,
+             randaug_impl: str = "authors") -> str:
+    """A readable, file-name-safe id from a model's hyperparameters (``-tv``: torchvision's RandAugment)."""
+    impl = "-tv" if randaug and randaug_impl == "torchvision" else ""
+    return f"{family}-w{width}-lr{lr:g}-sam{sam_rho:g}-aug{int(augment)}-ra{int(randaug)}{impl}-e{epochs}-s{seed}"
 
 
 def _parse_bool(value: str, key: str, name: str) -> bool:
@@ -238,9 +241,9 @@ def zoo_rows(zoo: Mapping[str, Any]) -> list[dict[str, Any]]:
             if randaug and not augm:
                 continue
             rows.append({
-                "model_id": model_id(family, width, lr, rho, augm, randaug, zoo["epochs"], seed), "arch": arch, "source": "train",
+                "model_id": model_id(family, width, lr, rho, augm, randaug, zoo["epochs"], seed, zoo["randaug_impl"]), "arch": arch, "source": "train",
                 "url": "", "filename": "", "path": "", "family": family, "model_width": width, "lr": float(lr),
-                "sam_rho": float(rho), "augment": bool(augm), "randaug": bool(randaug), "epochs": zoo["epochs"],
+                "sam_rho": float(rho), "augment": bool(augm), "randaug": bool(randaug), "randaug_impl": zoo["randaug_impl"], "epochs": zoo["epochs"],
                 "batch_size": zoo["batch_size"], "seed": seed, "weight_decay": zoo["weight_decay"], "amp": zoo["amp"],
             })
     return rows
@@ -311,7 +314,7 @@ class Cifar(Collection):
     description = "The authors' ResNet-18 and ViT models on CIFAR-10: trained here, or their checkpoints (folder, URLs or a CSV)."
     columns = (
         ("url", "string"), ("filename", "string"), ("path", "string"), ("family", "string"), ("lr", "float64"),
-        ("lr_bin", "float64"), ("sam_rho", "float64"), ("augment", "bool"), ("randaug", "bool"), ("seed", "float64"),
+        ("lr_bin", "float64"), ("sam_rho", "float64"), ("augment", "bool"), ("randaug", "bool"), ("randaug_impl", "string"), ("seed", "float64"),
         ("weight_decay", "float64"), ("amp", "bool"), *((c, "float64") for c in OPTIONAL),
     )
     metric_sources = ("evaluate", "published")
@@ -343,6 +346,7 @@ class Cifar(Collection):
                 "sam_rho": {"description": "SAM radii (0 = plain SGD).", "type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 1, "default": [0.0]},
                 "augm": {"description": "Standard augmentation (random crop with padding 4, horizontal flip) or none.", "type": "array", "items": {"type": "boolean"}, "minItems": 1, "default": [True]},
                 "randaug": {"description": "RandAugment(2, 14) on top of the standard augmentation or not.", "type": "array", "items": {"type": "boolean"}, "minItems": 1, "default": [False]},
+                "randaug_impl": {"description": "Which RandAugment: authors (their port: 16 operations drawn with replacement, absolute-pixel translations, Invert, SolarizeAdd, Cutout; sharpgen.data.randaugment) or torchvision (torchvision's milder RandAugment; model ids get -tv).", "type": "string", "enum": ["authors", "torchvision"], "default": "authors"},
                 "seeds": {"description": "Training seeds.", "type": "array", "items": {"type": "integer"}, "minItems": 1, "default": [0]},
                 "epochs": {"description": "Training epochs.", "type": "integer", "minimum": 1, "default": 200},
                 "batch_size": {"description": "Batch size.", "type": "integer", "minimum": 1, "default": 128},
@@ -421,6 +425,20 @@ class Cifar(Collection):
         table = pd.DataFrame({"position": range(n), "label": y.numpy(), "source": Path(inputs["archive"]).name, "index": range(n)})
         return x, y, table
 
+    def test_subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+        """The first n CIFAR-10 test images (the authors' --sharpness_on_test_set)."""
+        from sharpgen.data.sources.cifar10 import cifar10
+
+        return cifar10(inputs["archive"], "test", n)
+
+    def augment_subset(self, block: Mapping[str, Any], x, seed: int):
+        """The authors' --data_augm_sharpness: their RandAugment(2, 14), then crop and flip."""
+        import torch
+
+        from sharpgen.data.cifar_augment import augmenter
+
+        return augmenter(True, True, "authors")(x, torch.Generator().manual_seed(seed))
+
     def load_model(self, path: Path, arch: str, device):
         return load_model(path, arch).to(device).eval()
 
@@ -438,7 +456,8 @@ class Cifar(Collection):
         torch.manual_seed(cfg.seed)
         model = resolve_factory(row["arch"])().to(device)
         x, y = splits["train"]
-        augment = augmenter(bool(row["augment"]), bool(row["randaug"]))
+        impl = row.get("randaug_impl")
+        augment = augmenter(bool(row["augment"]), bool(row["randaug"]), impl if isinstance(impl, str) and impl else "authors")
         workers = feed_workers(device) if augment is not None else None
         return fit(model, cfg, x, y, device, augment, triangular_lr, on_epoch, amp=bool(row["amp"]), workers=workers)
 

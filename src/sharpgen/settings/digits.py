@@ -138,6 +138,21 @@ class Digits(Setting):
 
         return datasets.first_n(datasets.load(inputs["dataset"]), n)
 
+    def test_subset(self, block: Mapping[str, Any], n: int, inputs: Mapping[str, Path]):
+        """The first n (at most all) images of the stored test split."""
+        from sharpgen import datasets
+
+        x, y = datasets.load(inputs["dataset"])["test"]
+        return x[:n].contiguous(), y[:n].contiguous()
+
+    def augment_subset(self, block: Mapping[str, Any], x, seed: int):
+        """The training augmentation of the zoo (shifts of up to 1 pixel, rotations up to 10 degrees)."""
+        import torch
+
+        from sharpgen.data.augment import augment_batch
+
+        return augment_batch(x, torch.Generator().manual_seed(seed))
+
     def load_model(self, path: Path, arch: str, device):
         from sharpgen import checkpoint
 

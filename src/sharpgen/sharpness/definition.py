@@ -12,6 +12,7 @@ NORMS = ("l2", "linf")
 MOMENTA = ("reference", "autoattack")
 RESETS = ("reference", "clean")
 INITS = ("zero", "random")
+DATA = ("train", "test", "augmented")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Definition:
     n_samples: noise draws per batch (average). antithetic: draw them as (+delta, -delta) pairs.
     n_iters: APGD iterations (worst). momentum, reset, init, restarts: APGD variants; the
     defaults reproduce the authors' algorithm (see docs/engine.md). seed: noise / init seed.
+    data: which examples the batches hold (appendix H): "train" (the sharpness subset of training
+    examples), "test" (test examples) or "augmented" (the training subset under the setting's
+    training augmentation); the engine itself does not read it, the job that feeds it does.
     """
 
     algorithm: str
@@ -42,9 +46,11 @@ class Definition:
     init: str = "zero"
     restarts: int = 1
     seed: int = 0
+    data: str = "train"
 
     def __post_init__(self) -> None:
         _choice("algorithm", self.algorithm, ALGORITHMS)
+        _choice("data", self.data, DATA)
         _choice("norm", self.norm, NORMS)
         _choice("momentum", self.momentum, MOMENTA)
         _choice("reset", self.reset, RESETS)
@@ -88,6 +94,8 @@ class Definition:
                 parts.append(f"init-{self.init}{self.restarts}")
         if self.seed:
             parts.append(f"seed{self.seed}")
+        if self.data != "train":
+            parts.append(f"data-{self.data}")
         return "_".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
