@@ -81,7 +81,8 @@ def test_plot_ablation_draws_tau_against_the_ablated_quantity(tmp_path):
     sharp_path, corr_path = tmp_path / "sharpness.parquet", tmp_path / "correlation.parquet"
     tables.write(sharp[tables.SHARPNESS.names], sharp_path, tables.SHARPNESS, "sharpness")
     corr = pd.DataFrame([{"setting": "digits", "definition": d.id, "target": "test_error", "subgroup": "all", "n_models": 8,
-                          "tau_b": tau, "tau_a": tau, "p_value": 0.1, "ci_low": 0.0, "ci_high": 1.0, "p_perm": 0.1}
+                          "tau_b": tau, "tau_a": tau, "p_value": 0.1, "ci_low": 0.0, "ci_high": 1.0, "p_perm": 0.1,
+                          "paper_value": float("nan"), "paper_match": None}
                          for d, tau in zip(defs, [0.2, 0.4, 0.45])])
     tables.write(corr, corr_path, tables.CORRELATION, "correlation")
     plot_ablation("digits", "n_iters", corr_path, sharp_path, ["test_error"], [tmp_path / "n_iters.png"])
