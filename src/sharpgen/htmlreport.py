@@ -35,7 +35,7 @@ summary { cursor: pointer; font-weight: bold; padding: 0.3em 0; }
 .none { color: #666; font-style: italic; }
 td.text { text-align: left; }
 tr.minimum td { font-weight: bold; }
-td.yes { background: #d3f9d8; } td.no { background: #ffe3e3; }
+td.verdict { text-align: center; } td.yes { background: #d3f9d8; } td.no { background: #ffe3e3; }
 table.heatmap td { min-width: 3.2em; text-align: center; }
 table.heatmap td.ns { color: #777; font-style: italic; background-image: repeating-linear-gradient(45deg, transparent 0 4px, rgba(255,255,255,0.55) 4px 7px); }
 .legend span { display: inline-block; padding: 0.1em 0.6em; margin-right: 0.3em; border: 1px solid #ccc; }
@@ -243,7 +243,7 @@ def reproduction_section(report: Report) -> str:
         body.append(
             f'<tr class="{row["compared"]}"><td title="{html.escape(row["note"])}">{row["value_id"] if first else ""}</td>'
             f"<td>{html.escape(rep.published_text(row)) if first else ''}</td>{texts}"
-            f'<td>{html.escape(rep.ours_text(row))}</td><td class="{verdict}">{verdict}</td>'
+            f'<td>{html.escape(rep.ours_text(row))}</td><td class="verdict {verdict if verdict in ("yes", "no") else ""}">{verdict}</td>'
             f'<td class="text">{html.escape(row["source"]) if first else ""}</td></tr>'
         )
     inside = int(agreed["inside"].fillna(False).sum())
