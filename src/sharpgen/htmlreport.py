@@ -122,8 +122,10 @@ def figure_html(figure: Figure) -> str:
     )
 
 
-def page(setting: str, intro: str, correlation: pd.DataFrame, granulated: pd.DataFrame, figures: Sequence[Figure]) -> str:
-    """The whole page."""
+def page(
+    setting: str, intro: str, correlation: pd.DataFrame, granulated: pd.DataFrame, figures: Sequence[Figure], sections: Sequence[str] = ()
+) -> str:
+    """The whole page; ``sections`` (HTML, e.g. the radius check) come before the figures."""
     all_models = correlation[correlation["subgroup"] == "all"]
     n_models = int(all_models["n_models"].max()) if len(all_models) else 0
     parts = [
@@ -136,5 +138,5 @@ def page(setting: str, intro: str, correlation: pd.DataFrame, granulated: pd.Dat
     ]
     if len(granulated):
         parts += ["<h2>Granulated Kendall coefficient</h2>", *granulated_tables(granulated, n_models)]
-    parts += ["<h2>Figures</h2>", *[figure_html(f) for f in figures], "</body></html>\n"]
+    parts += [*sections, "<h2>Figures</h2>", *[figure_html(f) for f in figures], "</body></html>\n"]
     return "\n".join(parts)

@@ -1,7 +1,8 @@
 rule report:
     input:
-        tables="results/tables/{setting}/correlation.md",
+        tables=get_report_tables,
         figures=get_figures,
+        subsets=get_subsets_figures,
     output:
         report(
             "results/report/{setting}.md",
@@ -14,7 +15,7 @@ rule report:
         "../../envs/sharpgen.yaml"
     shell:
         "python -m sharpgen report --setting {wildcards.setting} --tables {input.tables} "
-        "--figures {input.figures} --out {output} > {log} 2>&1"
+        "--figures {input.figures} {input.subsets} --out {output} > {log} 2>&1"
 
 
 rule html_report:
@@ -24,6 +25,9 @@ rule html_report:
         figures=get_figures,
         captures=get_captures,
         curvature=get_curvature_figure,
+        radius_check="results/tables/{setting}/radius_check.parquet",
+        subsets=get_subsets_table,
+        subsets_figures=get_subsets_figures,
     output:
         "results/report/{setting}.html",
     log:
@@ -38,5 +42,7 @@ rule html_report:
         "python -m sharpgen html-report --setting {wildcards.setting} "
         "--correlation {input.correlation} --granulated {input.granulated} "
         "--figures {input.figures} --captures {input.captures} --curvature {input.curvature} "
+        "--radius-check {input.radius_check} --subsets {input.subsets} "
+        "--subsets-figures {input.subsets_figures} "
         "--color {params.figures[color]} --marker '{params.marker}' "
         "--max-train-error {params.max_train_error} --out {output} > {log} 2>&1"

@@ -22,10 +22,13 @@ def report(setting: str, tables_md: Sequence[Path], figures: Sequence[Path], out
 def html_report(
     setting: str, correlation: Path, granulated: Path, figures: Sequence[Path], captures: Sequence[Path],
     color: str, marker: str | None, max_train_error: float, out: Path, curvature: Sequence[Path] = (),
+    radius_check: Path | None = None, subsets: Sequence[Path] = (), subsets_figures: Sequence[Path] = (),
 ) -> None:
-    """One self-contained HTML page: every tau table (Parquet) and every figure, captioned."""
-    from sharpgen import tables
-    from sharpgen.htmlreport import Figure, page
+    """One self-contained HTML page: every tau table (Parquet) and every figure, captioned; the
+    radius check and tau over random subsets of models (when given) as their own sections."""
+    from sharpgen import radius, tables
+    from sharpgen import subsets as subsets_
+    from sharpgen.htmlreport import Figure, figure_html, page
 
     corr = tables.read(correlation, tables.CORRELATION)
     gran = tables.read(granulated, tables.GRANULATED)
@@ -57,8 +60,17 @@ def html_report(
         f"Setting {setting}: Kendall rank correlation between each sharpness definition (and measure) and the "
         f"generalization targets, over the models with training error <= {max_train_error}, then every figure."
     )
+    sections = []
+    if radius_check is not None:
+        sections.append(radius.html_section(tables.read(radius_check, tables.RADIUS_CHECK), setting))
+    for path in subsets:
+        histograms = [figure_html(Figure(Path(f), (
+            f"Kendall's tau-b over random subsets of models for {Path(f).stem} (its logit-normalised twin, when measured, "
+            "as the top row), one panel per target: solid line all models, dashed the first k by model id, shaded "
+            "the 5-95% range of the subsets."))) for f in subsets_figures]
+        sections.append(subsets_.html_section(tables.read(path, tables.SUBSETS), setting, histograms))
     with atomic_path(out) as tmp:
-        tmp.write_text(page(setting, intro, corr, gran, shown))
+        tmp.write_text(page(setting, intro, corr, gran, shown, sections))
 
 
 def _models_counted(rows) -> int:
