@@ -295,7 +295,9 @@ def get_report_tables(wildcards):
     """The Markdown tables of the report: tau, the radius check, tau over subsets (when on)."""
     s = wildcards.setting
     out = [f"results/tables/{s}/correlation.md", f"results/tables/{s}/radius_check.md"]
-    return out + ([f"results/tables/{s}/subsets.md"] if BLOCKS[s]["subsets"]["k"] else [])
+    return out + (
+        [f"results/tables/{s}/subsets.md"] if BLOCKS[s]["subsets"]["k"] else []
+    )
 
 
 def get_checked_models(setting):
