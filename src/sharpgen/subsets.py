@@ -84,7 +84,7 @@ def markdown_section(table: pd.DataFrame, setting: str) -> str:
     if table.empty:
         return f"## Tau over random subsets of models, setting {setting}\n\nNo definition has a target.\n"
     k, draws = int(table["k"].iloc[0]), int(table["draws"].iloc[0])
-    head = ["definition", "target", "models", "tau (all)", f"tau (first {k})", *(f"{c[1:]}%" for c in QUANTILE_COLUMNS)]
+    head = ["definition", "target", "models", "tau (all)", f"tau (first {k})", *(f"{int(c[1:])}%" for c in QUANTILE_COLUMNS)]
     lines = [
         f"## Tau over random subsets of {k} models, setting {setting}\n",
         f"How much the choice of models moves Kendall's tau-b: {draws} random subsets of {k} of the analysed models "
@@ -105,7 +105,7 @@ def html_section(table: pd.DataFrame, setting: str, figures: Sequence[str] = ())
     if table.empty:
         return f"<h2>Tau over random subsets of models</h2><p>No definition of {html.escape(setting)} has a target.</p>\n"
     k, draws = int(table["k"].iloc[0]), int(table["draws"].iloc[0])
-    head = ["definition", "target", "models", "tau (all)", f"tau (first {k})", *(f"{c[1:]}%" for c in QUANTILE_COLUMNS)]
+    head = ["definition", "target", "models", "tau (all)", f"tau (first {k})", *(f"{int(c[1:])}%" for c in QUANTILE_COLUMNS)]
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             r.definition, r.target, r.n_models, _format_cell(r.tau_all, 2), _format_cell(r.tau_first, 2),
