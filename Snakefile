@@ -12,9 +12,10 @@
 #   results/cache/sharpness/<setting>/<model>/<definition>.parquet     one cached pair
 #   results/measures/<setting>/<job>.parquet            every baseline/curvature measure of a job's models
 #   results/cache/measures/<setting>/<model>/<measure>.parquet        one cached (model, measure)
-#   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables (+ .md)
+#   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables, subsets, radius_check (+ .md)
 #   results/tables/<setting>/{reproduction,drift}.{parquet,md}   the paper's values beside ours; evaluated vs published accuracy
-#   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness (with its logit-normalised twin as a second row)
+#   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness (its logit-normalised twin as the top row)
+#   results/figures/<setting>/subsets/<definition>.{png,pdf}   tau over random subsets of k models
 #   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error
 #   results/report/<setting>.{md,html}                  the setting's report (html: self-contained)
 #   results/theory/dln.{parquet,png,pdf}               diagonal linear networks (no setting)
@@ -33,6 +34,7 @@ include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/measures.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/checks.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/theory.smk"
 

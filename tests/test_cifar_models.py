@@ -97,6 +97,11 @@ def test_training_grid_and_randaug_only_on_top_of_augm():
     sheet = plan.model_sheet("cifar", validate_block("cifar", {"zoo": zoo}, COMMON))
     assert len(sheet) == (2 + 1) * 2 * 3 and (sheet["source"] == "train").all()
     assert not (sheet["randaug"] & ~sheet["augment"]).any()
+    # the paper's subgroups: one augmentation setting per model, six models each per family x setting
+    assert sheet.groupby(["family", "augmentation"]).size().to_dict() == {
+        (f, a): n for f, n in (("resnet18", 4), ("vit_exp", 2)) for a in ("none", "standard", "randaug")}
+    assert sheet.loc[sheet["augmentation"] == "randaug", "randaug"].all()
+    assert (sheet.loc[sheet["augmentation"] == "standard", ["augment", "randaug"]] == [True, False]).all().all()
     assert set(sheet["epochs"]) == {200} and set(sheet["batch_size"]) == {128} and set(sheet["weight_decay"]) == {0.0}
     assert sheet["arch"].iloc[-1] == "sharpgen.networks.architectures:simple_vit(width=32, depth=1, heads=2)"
     with pytest.raises(ValueError, match="no models"):

@@ -88,7 +88,7 @@ def test_tiny_cifar_study_trains_evaluates_and_measures_two_families(http_server
     markdown = (results / "tables" / "cifar" / "correlation.md").read_text()
     assert "## family=resnet18" in markdown and "## family=vit_exp,randaug=True" in markdown
     figures = results / "figures" / "cifar"
-    assert len(list(figures.glob("*.png"))) == 4  # the resnet's lognorm twin is the second row of its figure
+    assert len(list(figures.glob("*.png"))) == 4  # the resnet's lognorm twin is the top row of its figure
     assert len(list((figures / "family=resnet18").glob("*.png"))) == 2 and len(list((figures / "family=vit_exp").glob("*.png"))) == 3
     assert (results / "report" / "cifar.md").is_file()
 
@@ -105,6 +105,6 @@ def test_full_cifar_grid_plans_in_seconds(tmp_path: Path) -> None:
     print(f"full CIFAR grid: {sum(counts.values())} jobs planned in {seconds:.1f} s: {counts}")
     assert counts["train_model"] == 2 * 3 * 3 * 3 and counts["sharpness"] == 54 and counts["evaluate_models"] == 54
     # each family: 48 definitions as 32 figures (the adaptive ones with their logit-normalised
-    # twin as a second row) + 12 of the m-ablation (m = 16, 32, 64 at 4 radii; no twin)
+    # twin as the top row) + 12 of the m-ablation (m = 16, 32, 64 at 4 radii; no twin)
     assert counts["plot_figure_view"] == 2 * (32 + 12)
     assert seconds < 30

@@ -180,3 +180,17 @@ def test_log_colour_only_for_positive_values_over_a_decade():
     assert use_log_color(np.array([1e-6, 1e-4]))  # soups learning rates
     assert not use_log_color(np.array([0.0, 0.1]))  # augreg stochastic depth
     assert not use_log_color(np.array([0.15, 0.17]))  # bert MNLI error
+
+
+def test_the_logit_normalised_twin_is_the_top_row_as_the_papers_figures():
+    from sharpgen.jobs.figures import twins
+    from sharpgen.sharpness import Definition
+
+    rows = []
+    for variant, adaptive, lognorm in (("adaptive", True, False), ("adaptive-lognorm", True, True), ("standard", False, False)):
+        d = Definition("worst", "linf", rho=0.002, adaptive=adaptive, logit_norm=lognorm)
+        rows.append({"definition": d.id, "variant": variant, **d.as_dict()})
+    sharp = pd.DataFrame(rows)
+    plain, lognorm, standard = sharp["definition"]
+    assert twins(sharp, plain) == [lognorm, plain] and twins(sharp, lognorm) == [lognorm, plain]
+    assert twins(sharp, standard) == [standard]

@@ -35,6 +35,18 @@ def test_manifest_has_100_runs_with_fractions():
     assert "hans_ln_subject_object_swap" in sheet
 
 
+def test_the_default_is_runs_0_to_49_as_the_papers_50_models():
+    from pathlib import Path
+
+    from sharpgen.config import load_common, validate_block
+
+    common = load_common(Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "setting.schema.yaml")
+    block = validate_block("bert", {}, common)
+    assert block["models"] == 50 and block["subsets"]["k"] == 0
+    assert list(settings.get("bert").sheet(block)["model_id"]) == [f"bert_{i:02d}" for i in range(50)]
+    assert len(settings.get("bert").sheet(validate_block("bert", {"models": 100}, common))) == 100
+
+
 def test_accuracy_csv_parsing_is_robust(tmp_path):
     path = tmp_path / "acc.csv"
     lines = ["Run,MNLI dev acc.,Lexical (entailed)"] + [f"Run {i},0.8,0.9" for i in range(100)]

@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from sharpgen import plan, tables
+from sharpgen.config import resolve
 from helpers.workflow import REPO, TINY, env, job_counts, snakemake, snakemake_command, workdir
 
 pytestmark = pytest.mark.slow
@@ -60,6 +61,17 @@ def test_tiny_study_writes_every_table_with_its_schema(study: Path) -> None:
     assert set(measures["measure"]) | {"oracle_noise0.01", "oracle_noise0.05"} <= set(all_rows["definition"])
     assert "lr" in set(corr["target"])  # tau(sharpness, lr) beside tau(sharpness, error)
     assert corr.loc[corr["subgroup"] == "all", "p_perm"].between(0, 1).all()  # 4 models: exact permutations
+    subsets = tables.read(t / "subsets.parquet", tables.SUBSETS)  # 2 definitions x 2 targets, 3 of 4 models
+    assert len(subsets) == DEFINITIONS * 2 and (subsets["n_models"] == MODELS).all() and (subsets["k"] == 3).all()
+    assert subsets[["q05", "q50", "q95"]].notna().all().all() and (subsets["q05"] <= subsets["q95"]).all()
+    check = tables.read(t / "radius_check.parquet", tables.RADIUS_CHECK)  # 2 models: the sheet's first and last
+    assert len(check) == DEFINITIONS and (check["n_models"] == 2).all() and (check["classes"] == 10).all()
+    block = resolve(yaml.safe_load(TINY.read_text()), REPO / "workflow" / "schemas" / "setting.schema.yaml")["digits"]
+    sheet = plan.model_sheet("digits", block)["model_id"].tolist()
+    printed = (study / "results" / "logs" / "radius_check" / "digits.log").read_text()
+    assert f"models checked: {sheet[0]}, {sheet[-1]}" in printed and "## Radius check" in printed
+    expected = sharp[sharp["model_id"].isin([sheet[0], sheet[-1]])].groupby("definition")["sharpness_loss"].median()
+    assert check.set_index("definition")["loss_increase"].to_dict() == pytest.approx(expected.to_dict())
     subset = tables.read(study / "results" / "data" / "digits" / "subset.parquet", tables.SUBSET)
     assert subset["index"].tolist() == list(range(256)) and (subset["source"] == "train").all()  # digits: the first n
     assert "class histogram: 10 classes" in (study / "results" / "logs" / "prepare_subset" / "digits.log").read_text()
@@ -88,6 +100,9 @@ def test_figures_and_report_exist_and_one_figure_rebuilds_alone(study: Path) -> 
     report = (study / "results" / "report" / "digits.md").read_text()
     assert "Kendall tau" in report and all(f.name in report for f in figures)
     assert "No published value for setting digits" in report  # nothing to compare with the paper
+    assert "## Radius check" in report and "## Tau over random subsets of 3 models" in report
+    histograms = sorted((study / "results" / "figures" / "digits" / "subsets").glob("*.png"))
+    assert [f.name for f in histograms] == [f.name for f in figures] and all(f"subsets/{f.name}" in report for f in histograms)
     target = figures[0].relative_to(study)
     before = figures[0].read_bytes()
     figures[0].unlink()

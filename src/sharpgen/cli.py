@@ -66,7 +66,7 @@ def measures_arg(text: str):
 
 def _run(a: argparse.Namespace) -> None:
     """Call the command's job function with the parsed arguments."""
-    from sharpgen.jobs import curvature, data, figures, measures, metrics, models, report, sharpness, tables, theory
+    from sharpgen.jobs import checks, curvature, data, figures, measures, metrics, models, report, sharpness, tables, theory
 
     inputs = dict(getattr(a, "input", None) or [])
     calls = {
@@ -95,7 +95,8 @@ def _run(a: argparse.Namespace) -> None:
             a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
         "html-report": lambda: report.html_report(
             a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
-            a.max_train_error, a.out, a.curvature, a.reproduction, a.drift, a.drift_threshold),
+            a.max_train_error, a.out, a.curvature, a.reproduction, a.drift, a.drift_threshold,
+            a.radius_check, a.subsets, a.subsets_figures),
         "report": lambda: report.report(a.setting, a.tables, a.figures, a.out, a.sections),
         "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
@@ -105,6 +106,12 @@ def _run(a: argparse.Namespace) -> None:
         "plot-curvature": lambda: curvature.plot_curvature(
             a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
         "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out, a.precision),
+        "tau-subsets": lambda: checks.tau_subsets(
+            a.setting, a.metrics, a.sharpness, a.targets, a.k, a.draws, a.seed, a.max_train_error, a.out_table, a.out_markdown),
+        "plot-tau-subsets": lambda: checks.plot_tau_subsets(
+            a.setting, a.definition, a.metrics, a.sharpness, a.targets, a.k, a.draws, a.seed, a.max_train_error, a.out),
+        "radius-check": lambda: checks.radius_table(
+            a.setting, a.sharpness, a.model_ids, a.subset_table, a.noise, a.saturation, a.out_table, a.out_markdown),
         "estimate": lambda: _estimate(a),
         "settings": _list_settings,
     }
@@ -227,6 +234,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--figures", type=Path, nargs="*", default=[])
     s.add_argument("--sections", type=Path, nargs="*", default=[], help="Markdown sections before the tau tables, in order")
 
+    def subsets_args(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--targets", nargs="+", required=True)
+        s.add_argument("--k", type=int, required=True, help="models per subset")
+        s.add_argument("--draws", type=int, required=True, help="random subsets")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--max-train-error", type=float, default=1.0)
+
+    s = add("tau-subsets", "tau over random subsets of k models: quantiles (Parquet and Markdown)", "metrics", "sharpness", "out-table", "out-markdown")
+    subsets_args(s)
+    s = add("plot-tau-subsets", "histograms of tau over random subsets of k models for one definition (PNG/PDF)", "metrics", "sharpness", "definition")
+    subsets_args(s)
+    s.add_argument("--out", type=Path, nargs="+", required=True)
+
+    s = add("radius-check", "loss and error increase per definition over a few models, flagged (prints it)", "subset-table", "out-table", "out-markdown")
+    s.add_argument("--sharpness", type=Path, nargs="+", required=True, help="sharpness tables of the jobs holding the models")
+    s.add_argument("--model-ids", nargs="+", required=True, help="the checked models")
+    s.add_argument("--noise", type=float, default=2.0, help="lost in noise: |median increase| <= noise x its MC error")
+    s.add_argument("--saturation", type=float, default=0.9, help="saturated: perturbed error >= saturation x chance error")
+
     s = add("calibrate", "time one model's passes at each m (the cost model's input)", "subset", "out")
     s.add_argument("--model", type=model_arg, required=True, metavar="ID=PATH@ARCH")
     s.add_argument("--m", type=int, nargs="+", required=True)
@@ -245,6 +271,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reproduction", type=Path, default=None, help="the reproduction table (Parquet)")
     s.add_argument("--drift", type=Path, default=None, help="the drift table (Parquet), if the setting has one")
     s.add_argument("--drift-threshold", type=float, default=0.5)
+    s.add_argument("--radius-check", type=Path, default=None, help="the radius check table")
+    s.add_argument("--subsets", type=Path, nargs="*", default=[], help="the table of tau over random subsets, if any")
+    s.add_argument("--subsets-figures", type=Path, nargs="*", default=[])
     s.add_argument("--color", default="lr")
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)
@@ -291,7 +320,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "cache-dir", "source", "correlation", "granulated")
+PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "subset-table", "cache-dir", "source", "correlation", "granulated")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ default, with a colorbar), marker a categorical one (augmentation or
 architecture, with a legend), and each panel's title carries Kendall's tau-b
 (see :mod:`sharpgen.correlation`) with two decimals. A figure is a grid: one
 column per target, one row per sharpness variant (as the paper's Figures 2-4
-show the same radius with and without logit normalisation).
+show the same radius with logit normalisation on top and without below).
 
 Markers: filled symbols, then the same symbols hollow (30 categories); a model
 without a value is drawn as "x" (legend "n/a"); beyond 30 categories the rarest
@@ -265,3 +265,47 @@ def save_figure(fig: Figure, path: Path) -> None:
         fig.savefig(buffer, format=fmt, metadata=metadata)
     with atomic_path(path) as temporary:
         temporary.write_bytes(buffer.getvalue())
+
+
+def plot_tau_histograms(
+    rows: Mapping[str, Mapping[str, tuple[np.ndarray, float, float]]], k: int, suptitle: str | None = None, bins: int = 30
+) -> Figure:
+    """Histograms of tau-b over random subsets of ``k`` models: one row per entry of ``rows``
+    (its key labels the row, e.g. the sharpness variant), one panel per target, each given as
+    ``(taus over the subsets, tau over all models, tau over the first k models)``.
+
+    Each panel marks tau over all models (solid line), over the first k (dashed) and the 5-95%
+    range of the subsets (shaded); its title gives the median and that range. Panels of a row
+    share their x axis. The layout is frozen as in the error figures (byte-identical files).
+    """
+    if not rows or not all(rows.values()) or len({len(p) for p in rows.values()}) != 1:
+        raise ValueError("nothing to plot, or rows with different numbers of panels")
+    n_rows, n_cols = len(rows), len(next(iter(rows.values())))
+    with _style():
+        width, height = mpl.rcParams["figure.figsize"]
+        fig = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
+        axes = fig.subplots(n_rows, n_cols, sharex="row", squeeze=False)
+        for r, (label, panels) in enumerate(rows.items()):
+            for ax, (target, (taus, tau_all, tau_first)) in zip(axes[r], panels.items(), strict=True):
+                finite = taus[np.isfinite(taus)]
+                if finite.size:
+                    low, median, high = np.quantile(finite, (0.05, 0.5, 0.95))
+                    ax.axvspan(low, high, color="0.85", zorder=0)
+                    ax.hist(finite, bins=bins, color="C0", alpha=0.8)
+                    title = f"{target}\nmedian {median:.2f}, 5-95%: [{low:.2f}, {high:.2f}]"
+                else:
+                    title = f"{target}\nno subset has a tau"
+                if np.isfinite(tau_all):
+                    ax.axvline(tau_all, color="k", linewidth=1.2, label="all models")
+                if np.isfinite(tau_first):
+                    ax.axvline(tau_first, color="C3", linestyle="--", linewidth=1.2, label=f"first {k}")
+                ax.set_title(title)
+                ax.set_xlabel(f"τ over {k} models")
+                ax.set_ylabel(f"{label}\nsubsets" if label and ax is axes[r][0] else "subsets")
+        handles = [Line2D([], [], color="k", label="all models"), Line2D([], [], color="C3", linestyle="--", label=f"first {k}")]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2)
+        if suptitle:
+            fig.suptitle(suptitle)
+        fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    return fig

@@ -160,6 +160,7 @@ class Report:
     reproduction: pd.DataFrame | None = None
     drift: pd.DataFrame | None = None
     drift_threshold: float = 0.5
+    checks: Sequence[str] = ()  # rendered sections of the setting's checks (radius check, tau over subsets)
 
 
 def _significant(row: pd.Series) -> bool:
@@ -316,6 +317,10 @@ def figures_section(report: Report) -> str:
     return "\n".join(["<h2>Figures</h2>", *[figure_html(f) for f in report.figures]])
 
 
+def checks_section(report: Report) -> str:
+    return "\n".join(report.checks)
+
+
 def tables_section(report: Report) -> str:
     """Every full table, collapsed: tau with intervals and p-values, then the granulated coefficient."""
     all_models = report.correlation[report.correlation["subgroup"] == "all"]
@@ -335,6 +340,7 @@ SECTIONS: list[Callable[[Report], str]] = [
     heatmap_section,
     cmi_section,
     figures_section,
+    checks_section,
     tables_section,
 ]
 

@@ -187,8 +187,8 @@ def figure_views(sheet: pd.DataFrame, model_defs: Mapping[str, list[str]], split
 
 def figure_definitions(definitions: list[Definition]) -> list[Definition]:
     """The definitions that get a figure: one per pair of twins that differ only in logit
-    normalisation (the figure shows both as rows, the one without first, as the paper's
-    Figures 2-4), and every definition without a twin."""
+    normalisation (the figure shows both as rows, the logit-normalised one on top, as the paper's
+    Figures 2-4; it is named after the one without), and every definition without a twin."""
     import dataclasses
 
     ids = {d.id for d in definitions}

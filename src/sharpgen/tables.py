@@ -15,6 +15,8 @@ Tidy, long tables of raw numbers, sorted deterministically:
 - reproduction: one row per (published value, candidate): the paper's value beside our tau.
 - drift:       one row per (model, split): evaluated vs published accuracy.
 - subset:      one row per example of the sharpness data: where it comes from, its label.
+- subsets:     one row per (definition, target): quantiles of tau-b over random k-subsets of models.
+- radius_check: one row per definition: median loss and error increase over a few models, flag.
 """
 
 from __future__ import annotations
@@ -195,6 +197,47 @@ MEASURES = pa.schema(
     ]
 )
 
+SUBSETS = pa.schema(
+    [
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("definition", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("n_models", pa.int64()),  # models with both values: the population of the draws
+        pa.field("k", pa.int64()),
+        pa.field("draws", pa.int64()),
+        pa.field("seed", pa.int64()),
+        pa.field("tau_all", pa.float64()),  # tau-b over all n_models
+        pa.field("tau_first", pa.float64()),  # tau-b over the first k by model id
+        pa.field("mean", pa.float64()),
+        pa.field("std", pa.float64()),
+        *(pa.field(q, pa.float64()) for q in ("q05", "q25", "q50", "q75", "q95")),  # sharpgen.subsets.QUANTILES
+        pa.field("n_nan", pa.int64()),  # subsets without a tau-b (constant values)
+    ]
+)
+
+RADIUS_CHECK = pa.schema(
+    [
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("definition", pa.string(), nullable=False),
+        pa.field("algorithm", pa.string()),
+        pa.field("norm", pa.string()),
+        pa.field("variant", pa.string()),
+        pa.field("rho", pa.float64()),
+        pa.field("m", pa.int64()),
+        pa.field("n_models", pa.int64()),  # checked models that take the definition
+        pa.field("classes", pa.int64()),  # classes in the sharpness data
+        pa.field("clean_error", pa.float64()),  # medians over the checked models
+        pa.field("loss_increase", pa.float64()),
+        pa.field("loss_increase_mc", pa.float64()),  # Monte Carlo error of the median loss increase
+        pa.field("error_increase", pa.float64()),
+        pa.field("perturbed_error", pa.float64()),
+        pa.field("chance_error", pa.float64()),  # 1 - 1/classes
+        pa.field("noise", pa.float64()),  # thresholds of the flags (sharpgen.radius)
+        pa.field("saturation", pa.float64()),
+        pa.field("flag", pa.string()),  # ok, lost in noise, saturated, no MC error
+    ]
+)
+
 SORT_KEYS: Mapping[str, list[str]] = {
     "subset": ["setting", "position"],
     "measures": ["setting", "model_id", "measure"],
@@ -206,6 +249,8 @@ SORT_KEYS: Mapping[str, list[str]] = {
     "granulated": ["setting", "definition", "target", "axis"],
     "reproduction": ["setting", "value_id", "compared", "definition", "target", "subgroup"],
     "drift": ["setting", "model_id", "split"],
+    "subsets": ["setting", "definition", "target"],
+    "radius_check": ["setting", "algorithm", "norm", "variant", "m", "rho", "definition"],
 }
 
 

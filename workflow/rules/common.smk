@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from sharpgen import plan, settings
+from sharpgen.radius import checked_models
 from sharpgen.settings import Ref
 from sharpgen.config import check_config_files, resolve
 
@@ -286,6 +287,9 @@ def get_report_sections(wildcards):
     sections = [f"results/tables/{s}/reproduction.md"]
     if drift_applies(s):
         sections.append(f"results/tables/{s}/drift.md")
+    sections.append(f"results/tables/{s}/radius_check.md")
+    if BLOCKS[s]["subsets"]["k"]:
+        sections.append(f"results/tables/{s}/subsets.md")
     return sections
 
 
@@ -303,7 +307,7 @@ def get_histories(wildcards):
 
 
 def _figures(s):
-    """Every figure of a setting: each definition (with its logit-normalised twin as a second
+    """Every figure of a setting: each definition (with its logit-normalised twin as the top
     row) over all its models, then per view."""
     shown = [d.id for d in plan.figure_definitions(DEFINITIONS[s])]
     out = [f"results/figures/{s}/{d}.png" for d in shown]
@@ -321,6 +325,42 @@ def get_ablation_figures(s):
 
 def get_figures(wildcards):
     return _figures(wildcards.setting)
+
+
+def subsets_figures(s):
+    """The histograms of tau over random subsets of models, one per figure definition (when on)."""
+    if BLOCKS[s]["subsets"]["k"] == 0:
+        return []
+    shown = [d.id for d in plan.figure_definitions(DEFINITIONS[s])]
+    return [f"results/figures/{s}/subsets/{d}.png" for d in shown]
+
+
+def get_subsets_figures(wildcards):
+    return subsets_figures(wildcards.setting)
+
+
+def get_subsets_table(wildcards):
+    """The table of tau over random subsets of models, when the setting asks for it."""
+    s = wildcards.setting
+    return [f"results/tables/{s}/subsets.parquet"] if BLOCKS[s]["subsets"]["k"] else []
+
+
+def get_checked_models(setting):
+    """The models of the radius check: spread evenly over the model sheet."""
+    ids = SHEETS[setting]["model_id"].tolist()
+    return checked_models(ids, BLOCKS[setting]["radius_check"]["models"])
+
+
+def get_radius_check_models(wildcards):
+    return " ".join(get_checked_models(wildcards.setting))
+
+
+def get_radius_check_sharpness(wildcards):
+    """The sharpness tables of the jobs that hold the checked models (and only those)."""
+    s = wildcards.setting
+    shards = BLOCKS[s]["sharpness"]["shards"]
+    jobs = sorted({plan.job_of(m, shards) for m in get_checked_models(s)})
+    return expand(f"results/sharpness/{s}/{{job}}.parquet", job=jobs)
 
 
 def upstream_artefacts(setting):
@@ -382,6 +422,7 @@ def get_final_outputs():
             out.append(f"results/tables/{s}/history.parquet")
         out += _figures(s)
         out += get_ablation_figures(s)
+        out += subsets_figures(s)
     if config["theory"]["dln"]["run"]:
         out.append("results/theory/dln.png")
     if config["theory"]["scale"]["run"]:

@@ -3,6 +3,7 @@ rule report:
         sections=get_report_sections,
         tables="results/tables/{setting}/correlation.md",
         figures=get_figures,
+        subsets=get_subsets_figures,
     output:
         report(
             "results/report/{setting}.md",
@@ -15,7 +16,7 @@ rule report:
         "../../envs/sharpgen.yaml"
     shell:
         "python -m sharpgen report --setting {wildcards.setting} --sections {input.sections} "
-        "--tables {input.tables} --figures {input.figures} --out {output} > {log} 2>&1"
+        "--tables {input.tables} --figures {input.figures} {input.subsets} --out {output} > {log} 2>&1"
 
 
 rule html_report:
@@ -27,6 +28,9 @@ rule html_report:
         figures=get_figures,
         captures=get_captures,
         curvature=get_curvature_figure,
+        radius_check="results/tables/{setting}/radius_check.parquet",
+        subsets=get_subsets_table,
+        subsets_figures=get_subsets_figures,
     output:
         "results/report/{setting}.html",
     log:
@@ -44,5 +48,7 @@ rule html_report:
         "--correlation {input.correlation} --granulated {input.granulated} "
         "--reproduction {input.reproduction} {params.drift} --drift-threshold {params.threshold} "
         "--figures {input.figures} --captures {input.captures} --curvature {input.curvature} "
+        "--radius-check {input.radius_check} --subsets {input.subsets} "
+        "--subsets-figures {input.subsets_figures} "
         "--color {params.figures[color]} --marker '{params.marker}' "
         "--max-train-error {params.max_train_error} --out {output} > {log} 2>&1"

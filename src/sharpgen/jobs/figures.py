@@ -14,8 +14,8 @@ _TWIN_FREE = ("definition", "variant", "logit_norm")
 
 
 def twins(sharp: pd.DataFrame, definition: str) -> list[str]:
-    """``definition`` and its twin with logit normalisation switched (when measured), the one
-    without normalisation first: the rows of a figure, as in the paper's Figures 2-4."""
+    """``definition`` and its twin with logit normalisation switched (when measured), the
+    logit-normalised one first: the rows of a figure, top to bottom, as in the paper's Figures 2-4."""
     fields = [f.name for f in tables.DEFINITION_FIELDS if f.name not in _TWIN_FREE]
     defs = sharp.drop_duplicates("definition").set_index("definition")
     if definition not in defs.index:
@@ -23,15 +23,15 @@ def twins(sharp: pd.DataFrame, definition: str) -> list[str]:
     own = defs.loc[definition]
     same = (defs[fields] == own[fields]).all(axis=1) & (defs["logit_norm"] != own["logit_norm"])
     found = [definition, *defs.index[same][:1]]
-    return sorted(found, key=lambda d: bool(defs.loc[d, "logit_norm"]))
+    return sorted(found, key=lambda d: not bool(defs.loc[d, "logit_norm"]))
 
 
 def plot(
     setting: str, definition: str, models: Path, metrics: Path, sharpness: Path, targets: Sequence[str],
     color: str, marker: str | None, max_train_error: float, outs: Sequence[Path], where: str | None = None,
 ) -> None:
-    """One panel per target and one row per variant (with and without logit normalisation, when
-    both were measured), one point per kept model; written as every path of ``outs`` (PNG, PDF).
+    """One panel per target and one row per variant (with logit normalisation on top and without
+    below, when both were measured), one point per kept model; written as every path of ``outs`` (PNG, PDF).
     ``color`` names a model column or a target (e.g. test_error); ``where`` (``column=value``)
     keeps the models of one group (e.g. ``family=resnet18``)."""
     from sharpgen.figures import plot_rows, save_figure, use_log_color

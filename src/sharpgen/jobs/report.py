@@ -24,11 +24,14 @@ def html_report(
     setting: str, correlation: Path, granulated: Path, figures: Sequence[Path], captures: Sequence[Path],
     color: str, marker: str | None, max_train_error: float, out: Path, curvature: Sequence[Path] = (),
     reproduction: Path | None = None, drift: Path | None = None, drift_threshold: float = 0.5,
+    radius_check: Path | None = None, subsets: Sequence[Path] = (), subsets_figures: Sequence[Path] = (),
 ) -> None:
     """One self-contained HTML page: the paper's values beside ours, the accuracy drift, a tau
-    heatmap per subgroup, every figure, then every table (Parquet) collapsed, captioned."""
-    from sharpgen import tables
-    from sharpgen.htmlreport import Figure, Report, page
+    heatmap per subgroup, every figure, the radius check and tau over random subsets of models
+    (when given), then every table (Parquet) collapsed, captioned."""
+    from sharpgen import radius, tables
+    from sharpgen import subsets as subsets_
+    from sharpgen.htmlreport import Figure, Report, figure_html, page
 
     corr = tables.read(correlation, tables.CORRELATION)
     gran = tables.read(granulated, tables.GRANULATED)
@@ -61,11 +64,21 @@ def html_report(
         f"generalization targets, over the models with training error <= {max_train_error}: the paper's values "
         "beside ours, a heatmap per subgroup, every figure, then the full tables."
     )
+    checks = []
+    if radius_check is not None:
+        checks.append(radius.html_section(tables.read(radius_check, tables.RADIUS_CHECK), setting))
+    for path in subsets:
+        histograms = [figure_html(Figure(Path(f), (
+            f"Kendall's tau-b over random subsets of models for {Path(f).stem} (its logit-normalised twin, when measured, "
+            "as the top row), one panel per target: solid line all models, dashed the first k by model id, shaded "
+            "the 5-95% range of the subsets."))) for f in subsets_figures]
+        checks.append(subsets_.html_section(tables.read(path, tables.SUBSETS), setting, histograms))
     content = Report(
         setting, intro, corr, gran, shown,
         reproduction=tables.read(reproduction, tables.REPRODUCTION) if reproduction else None,
         drift=tables.read(drift, tables.DRIFT) if drift else None,
         drift_threshold=drift_threshold,
+        checks=checks,
     )
     with atomic_path(out) as tmp:
         tmp.write_text(page(content))

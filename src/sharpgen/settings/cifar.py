@@ -85,6 +85,15 @@ def lr_bin(lr: float) -> float:
     return float(2.0 ** round(math.log2(lr))) if lr > 0 else float("nan")
 
 
+def augmentation(augment: bool, randaug: bool) -> str:
+    """The augmentation setting of a model, the paper's subgroups: ``none``, ``standard`` (random
+    crop and flip) or ``randaug`` (RandAugment on top of the standard one); ``randaug-only`` for
+    RandAugment without the standard augmentation (not in the authors' grid)."""
+    if randaug:
+        return "randaug" if augment else "randaug-only"
+    return "standard" if augment else "none"
+
+
 def family_of(arch: str) -> str:
     """The authors' model name of an arch string (its factory's name when it is none of theirs)."""
     target = arch.split("(", 1)[0].strip()
@@ -314,7 +323,8 @@ class Cifar(Collection):
     description = "The authors' ResNet-18 and ViT models on CIFAR-10: trained here, or their checkpoints (folder, URLs or a CSV)."
     columns = (
         ("url", "string"), ("filename", "string"), ("path", "string"), ("family", "string"), ("lr", "float64"),
-        ("lr_bin", "float64"), ("sam_rho", "float64"), ("augment", "bool"), ("randaug", "bool"), ("randaug_impl", "string"), ("seed", "float64"),
+        ("lr_bin", "float64"), ("sam_rho", "float64"), ("augment", "bool"), ("randaug", "bool"), ("randaug_impl", "string"),
+        ("augmentation", "string"), ("seed", "float64"),
         ("weight_decay", "float64"), ("amp", "bool"), *((c, "float64") for c in OPTIONAL),
     )
     metric_sources = ("evaluate", "published")
@@ -357,7 +367,7 @@ class Cifar(Collection):
     }
     sheet_keys = (*Collection.sheet_keys, "models_csv", "checkpoints_dir", "checkpoint_urls", "zoo")
     data_keys = (*Collection.data_keys, "data_url", "cifar10c")
-    defaults = {"sharpness": {"max_train_error": 0.01}, "figures": {"color": "lr", "marker": "augment"},
+    defaults = {"sharpness": {"max_train_error": 0.01}, "figures": {"color": "lr", "marker": "augmentation"},
                 "correlation": {"hyperparameters": ["lr"]}}
 
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
@@ -379,6 +389,7 @@ class Cifar(Collection):
                 sheet[column] = False if dtype == "bool" else float("nan")
         sheet["amp"] = sheet["amp"].fillna(False).astype(bool)
         sheet["lr_bin"] = [lr_bin(lr) for lr in sheet["lr"]]
+        sheet["augmentation"] = [augmentation(bool(a), bool(r)) for a, r in zip(sheet["augment"], sheet["randaug"])]
         sheet.insert(0, "setting", self.name)
         return sheet[["setting", "model_id", "arch", "source", *(c for c, _ in self.columns)]]
 
