@@ -13,8 +13,8 @@ rule report:
     conda:
         "../../envs/sharpgen.yaml"
     shell:
-        "python -m sharpgen report --setting {wildcards.setting} --tables {input.tables} "
-        "--figures {input.figures} --out {output} > {log} 2>&1"
+        "python -m sharpgen report --setting {wildcards.setting} --tables {input.tables:q} "
+        "--figures {input.figures:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule html_report:
@@ -36,7 +36,7 @@ rule html_report:
         max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
         "python -m sharpgen html-report --setting {wildcards.setting} "
-        "--correlation {input.correlation} --granulated {input.granulated} "
-        "--figures {input.figures} --captures {input.captures} --curvature {input.curvature} "
+        "--correlation {input.correlation:q} --granulated {input.granulated:q} "
+        "--figures {input.figures:q} --captures {input.captures:q} --curvature {input.curvature:q} "
         "--color {params.figures[color]} --marker '{params.marker}' "
-        "--max-train-error {params.max_train_error} --out {output} > {log} 2>&1"
+        "--max-train-error {params.max_train_error} --out {output:q} > {log:q} 2>&1"

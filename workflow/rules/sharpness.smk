@@ -15,7 +15,7 @@ rule calibrate:
         ms=get_definition_ms,
     shell:
         "python -m sharpgen calibrate --setting {wildcards.setting} --model {params.model} "
-        "--subset {input.subset} --m {params.ms} --threads {threads} --out {output} > {log} 2>&1"
+        "--subset {input.subset:q} --m {params.ms} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule sharpness:
@@ -42,5 +42,5 @@ rule sharpness:
         cache="results/cache/sharpness/{setting}",
     shell:
         "python -m sharpgen sharpness --setting {wildcards.setting} --model {params.models} "
-        "--subset {input.subset} --definitions {params.definitions} {params.only} "
-        "--cache-dir {params.cache} --threads {threads} --out {output} > {log} 2>&1"
+        "--subset {input.subset:q} --definitions {params.definitions} {params.only} "
+        "--cache-dir {params.cache:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

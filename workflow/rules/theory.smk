@@ -18,8 +18,8 @@ rule theory_dln:
         dln=config["theory"]["dln"],
     shell:
         "python -m sharpgen theory-dln --lr {params.dln[lr]} --alpha {params.dln[alpha]} "
-        "--steps {params.dln[steps]} --seed {params.dln[seed]} --out-table {output.table} "
-        "--out {output.png} {output.pdf} > {log} 2>&1"
+        "--steps {params.dln[steps]} --seed {params.dln[seed]} --out-table {output.table:q} "
+        "--out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule theory_scale:
@@ -40,4 +40,4 @@ rule theory_scale:
     shell:
         "python -m sharpgen theory-scale --alpha {params.scale[alpha]} --rho {params.scale[rho]} "
         "--n-samples {params.scale[n_samples]} --seed {params.scale[seed]} "
-        "--out-table {output.table} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--out-table {output.table:q} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"

@@ -28,8 +28,9 @@ import torch
 from torch import Tensor, nn
 
 import sharpgen
-from sharpgen import datasets, settings, tables
+from sharpgen import datasets, tables
 from sharpgen.atomic import atomic_path
+from sharpgen.loading import load_checked
 from sharpgen.log import log
 from sharpgen.sharpness import Definition, compute_sharpness, split_batches
 from sharpgen.sharpness.result import BatchResult, SharpnessResult
@@ -170,11 +171,9 @@ def sharpness(
     """Every definition for every model (id, checkpoint, arch) on the subset -> ``out``;
     ``only`` restricts a model to some definitions (by position), e.g. its family's grid."""
     from sharpgen.device import job_device
-    from sharpgen.evaluate import require_finite
     from sharpgen.progress import Progress
 
     device = job_device(threads)
-    setting_ = settings.get(setting)
     data = datasets.load(subset)["sharpness"]
     subset_digest, engine = tensor_digest({"x": data[0], "y": data[1]}), engine_fingerprint()
     fixed = _since_process_start()
@@ -197,8 +196,7 @@ def sharpness(
     frames, compute = [], 0.0
     for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
-        model = setting_.load_model(path, arch, device)
-        require_finite(model, model_id, path)
+        model = load_checked(setting, model_id, path, arch, device)
         model_digest = tensor_digest(model.state_dict())
 
         def fingerprint(definition: Definition, model_digest: str = model_digest, arch: str = arch) -> str:
@@ -237,7 +235,7 @@ def calibrate(setting: str, model: tuple[str, Path, str], subset: Path, ms: Sequ
             torch.cuda.synchronize(device)
 
     start = time.perf_counter()
-    net = settings.get(setting).load_model(path, arch, device)
+    net = load_checked(setting, model_id, path, arch, device)
     sync()
     load = time.perf_counter() - start
     x, y = datasets.load(subset)["sharpness"]
