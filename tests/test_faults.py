@@ -710,6 +710,103 @@ def test_upstream_faults_are_rebuilt_not_mixed(study: Path, tmp_path: Path, case
     assert not snakemake(root, "-n").stdout.count("rule ")
 
 
+OTHER = "resnet-lr0.05-bs64-aug1-sam0-s0"  # MODEL is the first resnet: its calibration model
+
+
+def _checkpoint(root: Path, model: str) -> Path:
+    return root / f"results/models/digits/{model}/checkpoint.pt"
+
+
+def _all_values(root: Path) -> dict[str, pd.DataFrame]:
+    """Every per-model value of the tables, without the fingerprints (they name the model's cache)."""
+    t = root / "results" / "tables" / "digits"
+    sharp, metrics = _values(root)
+    measures = tables.read(t / "measures.parquet", tables.MEASURES)[["model_id", "measure", "value"]]
+    return {"sharpness": sharp.drop(columns="fingerprint"), "metrics": metrics, "measures": measures}
+
+
+def _of(frame: pd.DataFrame, model: str) -> pd.DataFrame:
+    return frame[frame["model_id"] == model].drop(columns="model_id").reset_index(drop=True)
+
+
+def _assert_rows(after: dict[str, pd.DataFrame], before: dict[str, pd.DataFrame], expected: dict[str, str]) -> None:
+    """Each model's rows in every table after equal the rows ``expected[model]`` had before."""
+    for kind in before:
+        for model, source in expected.items():
+            pd.testing.assert_frame_equal(_of(after[kind], model), _of(before[kind], source), check_exact=False, rtol=1e-6, obj=f"{kind} of {model}")
+
+
+def _copy_checkpoint(root: Path, source: str, target: str, keep_mtime: bool) -> None:
+    (shutil.copy2 if keep_mtime else shutil.copyfile)(_checkpoint(root, source), _checkpoint(root, target))
+
+
+@pytest.mark.slow
+def test_swapped_checkpoints_recompute_their_rows_in_one_run(study: Path, tmp_path: Path) -> None:
+    """The checkpoints of the calibration model and of another model swapped (new times): one
+    run recomputes metrics, measures and sharpness of both, and nothing is left to do."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    before = _all_values(root)
+    stash = tmp_path / "checkpoint.pt"
+    shutil.copyfile(_checkpoint(root, MODEL), stash)
+    _copy_checkpoint(root, OTHER, MODEL, keep_mtime=False)
+    shutil.copyfile(stash, _checkpoint(root, OTHER))
+    snakemake(root)
+    _assert_rows(_all_values(root), before, {MODEL: OTHER, OTHER: MODEL})
+    assert not job_counts(snakemake(root, "-n").stdout)
+
+
+@pytest.mark.slow
+def test_checkpoint_replaced_behind_its_mtime_is_refused_then_recomputed(study: Path, tmp_path: Path) -> None:
+    """cp -p of another model's checkpoint: planning refuses, naming the file and `touch`; after
+    the advice, one run recomputes exactly that model's rows."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    before = _all_values(root)
+    _copy_checkpoint(root, OTHER, MODEL, keep_mtime=True)
+    refused = snakemake(root, "-n", check=False)
+    output = refused.stdout + refused.stderr
+    path = str(_checkpoint(root, MODEL).relative_to(root))
+    assert refused.returncode != 0 and path in output and f"touch {path}" in output, output[-3000:]
+    os.utime(_checkpoint(root, MODEL))  # the advice
+    snakemake(root)
+    _assert_rows(_all_values(root), before, {MODEL: OTHER, OTHER: OTHER})
+    assert not job_counts(snakemake(root, "-n").stdout)
+
+
+@pytest.mark.slow
+def test_truncated_shard_names_the_command_that_recovers(study: Path, tmp_path: Path) -> None:
+    """A truncated sharpness shard stops the aggregation naming it; deleting it and rerunning
+    snakemake, as advised, restores the identical table (its pairs come from the cache)."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    before = _all_values(root)
+    shard = root / "results" / "sharpness" / "digits" / f"{MODEL}.parquet"
+    shard.write_bytes(shard.read_bytes()[:100])
+    assert snakemake(root, check=False).returncode != 0
+    log = (root / "results" / "logs" / "aggregate_sharpness" / "digits.log").read_text()
+    assert "results/sharpness/digits/" + shard.name in log and "delete it and rerun" in log
+    shard.unlink()  # the advice
+    snakemake(root)
+    after = _all_values(root)
+    for kind in before:
+        pd.testing.assert_frame_equal(after[kind], before[kind])
+    assert not job_counts(snakemake(root, "-n").stdout)
+
+
+@pytest.mark.slow
+def test_every_table_is_a_target(study: Path, tmp_path: Path) -> None:
+    """A deleted table (the reports computed from it still there) is planned again."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    names = ["models", "metrics", "sharpness", "measures", "history", "correlation", "granulated"]
+    for name in names:
+        (root / "results" / "tables" / "digits" / f"{name}.parquet").unlink()
+    counts = job_counts(snakemake(root, "-n").stdout)
+    planned = {"models_table", "aggregate_metrics", "aggregate_sharpness", "aggregate_measures", "aggregate_history", "correlate"}
+    assert planned <= set(counts), counts
+
+
 def test_digits_declares_the_splits_and_training_size_it_builds() -> None:
     """What planning knows of digits (sharpgen.settings.digits) matches the data it builds."""
     from sharpgen.data.digits import digits_splits

@@ -148,7 +148,8 @@ def get_download_url(wildcards):
 
 def get_download_trust(wildcards):
     """Params: --trust-first-download when the config opts in (trust_first_download: true)."""
-    trusted = config["trust_first_download"] in (True, "true")  # --config gives a string
+    # --config trust_first_download=true gives the string "true"
+    trusted = config["trust_first_download"] in (True, "true")
     return "--trust-first-download" if trusted else ""
 
 
