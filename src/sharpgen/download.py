@@ -138,18 +138,19 @@ def _is_transient(err: BaseException) -> bool:
     return isinstance(err, (urllib.error.URLError, TimeoutError, ConnectionError, OSError))
 
 
-def _failure_advice(url: str, part: Path, err: BaseException) -> str:
+def _failure_advice(url: str, dest: Path, err: BaseException) -> str:
     """What the user should do after ``err``, and what the next run will really do."""
+    part = part_path(dest)
     if _is_local(err):
         what = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "the file cannot be written"
         return f"{what} ({os.strerror(err.errno)}) at {part.parent}; free space or fix permissions there and rerun"
     if isinstance(err, urllib.error.HTTPError) and err.code not in _TRANSIENT_HTTP:
         return f"the server refuses {url} (HTTP {err.code}); check the URL (the config key or model sheet that gives it)"
-    meta = part_meta_path(part.with_name(part.name.removesuffix(".part")))
     try:
-        info = json.loads(meta.read_text())
+        info = json.loads(part_meta_path(dest).read_text())
     except (OSError, ValueError):
         info = {}
+    info = info if isinstance(info, dict) else {}
     if part.exists() and part.stat().st_size and (info.get("etag") or info.get("last_modified")):
         return f"check your network; {part.stat().st_size} bytes are kept at {part} and the next run resumes from them"
     if part.exists() and part.stat().st_size:
@@ -275,7 +276,7 @@ def download(
             if attempt >= retries or not _is_transient(err):
                 raise DownloadError(
                     f"download of {url} to {dest} failed after {attempt + 1} attempt(s): {err}. "
-                    f"{_failure_advice(url, part, err)}."
+                    f"{_failure_advice(url, dest, err)}."
                 ) from err
             time.sleep(backoff * 2**attempt)
     size = expected_size if expected_size is not None else total
