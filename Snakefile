@@ -39,6 +39,15 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/theory.smk"
 
 
+# A file replaced behind its modification time (cp -p) is refused here; every successful run
+# records what the results were computed from (sharpgen.freshness).
+freshness.refuse_hidden_changes(content_inputs(), CONTENT_RECORD)
+
+
+onsuccess:
+    freshness.record_content(content_inputs(), CONTENT_RECORD)
+
+
 rule all:
     default_target: True
     input:

@@ -6,8 +6,11 @@ the advice in it works), or in results identical to those of an undisturbed run.
 - models: bad checkpoints and non-finite models give errors naming the file or model.
 - cache: the sharpness cache is keyed by content (rebuilt identical files stay cached; a
   changed architecture or a tampered row is recomputed).
-- download: sizes and digests verified, partial files tied to their URL and version.
-- workflow: deleted or broken upstream artefacts are rebuilt, never mixed into the tables.
+- download: sizes and digests verified (a first download too), partial files tied to their
+  URL and version, messages that say what the next run really does.
+- data: downloaded archives are parsed, never executed (CIFAR-10's pickles).
+- workflow: deleted, broken or replaced upstream artefacts (also behind an old modification
+  time) are rebuilt or refused, never mixed into the tables; every table is a target.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -72,6 +76,11 @@ def cifar_sheet(header: str, *rows: str) -> str:
     return header + "".join(f"{row}\n" for row in rows)
 
 
+# the ViT family takes the ResNet family's keys through a YAML merge key, overriding two
+MERGED = digits().replace("resnet: {optimizer: sgd", "resnet: &family {optimizer: sgd").replace(
+    "vit: {optimizer: adamw, lr: [0.003], epochs: 1}", "vit: {<<: *family, optimizer: adamw, lr: [0.003]}"
+)
+
 # (case, config text, CSV text or None, expected message parts; "" = planning succeeds)
 CONFIG_CASES = [
     ("n-float", digits(n="256.0"), None, ["digits.sharpness.n", "integer"]),
@@ -88,6 +97,10 @@ CONFIG_CASES = [
     ("cifar-same-file-name", CIFAR, cifar_sheet(CIFAR_HEADER, f"a,{FACTORY},one/m.pt,0.1,0,true,false", f"b,{FACTORY},two/m.pt,0.1,0,true,false"), ["['a', 'b']", "m.pt"]),
     ("cifar-missing-column", CIFAR, cifar_sheet("model_id,arch,path,lr,augment,randaug\n", f"a,{FACTORY},a.pt,0.1,true,false"), ["models.csv", "sam_rho"]),
     ("cifar-accuracy-in-percent", CIFAR, cifar_sheet(CIFAR_HEADER.replace("\n", ",test_acc\n"), f"a,{FACTORY},a.pt,0.1,0,true,false,94.5"), ["test_acc", "percent", "['a']"]),
+    ("unknown-hyperparameter-column", digits(axes="[arch], hyperparameters: [depth]"), None, ["digits.correlation.hyperparameters", "'depth'"]),
+    ("unknown-top-level-key", digits() + "device: cuda\n", None, ["unknown key 'device' at the top level", "known: settings"]),
+    ("yaml-merge-key-plans", MERGED, None, ""),
+    ("duplicate-key-beside-merge-key", MERGED.replace("optimizer: adamw,", "optimizer: adamw, optimizer: sgd,"), None, ["'optimizer' appears twice"]),
     ("valid-config-plans", digits(), None, ""),
 ]
 
@@ -163,21 +176,29 @@ def _cifar_mismatched(p: Path) -> Callable[[], None]:
     return lambda: settings.get("cifar").load_model(p, "sharpgen.networks.architectures:preact_resnet18", torch.device("cpu"))
 
 
-def _nan_job(job: str) -> Callable[[Path], Callable[[], None]]:
+def _nan_job(job: str, value: float = float("nan")) -> Callable[[Path], Callable[[], None]]:
+    """A checkpoint with one tensor of ``value`` (NaN or inf), loaded by one kind of job."""
+
     def make(p: Path) -> Callable[[], None]:
-        from sharpgen.jobs import metrics, sharpness
+        from sharpgen.jobs import measures, metrics, sharpness
+        from sharpgen.measures import Measure
         from sharpgen.networks.architectures import build_model
         from sharpgen.sharpness import Definition
 
         model = build_model("resnet", 10, 8)
         with torch.no_grad():
-            next(iter(model.parameters()))[0].fill_(float("nan"))
+            next(iter(model.parameters()))[0].fill_(value)
         checkpoint.save(model, p, arch="resnet", width=8, num_classes=10)
         data = p.with_name("data.pt")
         _tiny_data(data)
         models = [("broken-model", p, "resnet")]
         if job == "evaluate":
             return lambda: metrics.evaluate_models("digits", models, data, 1, p.with_name("m.parquet"))
+        if job == "measures":
+            chosen = [Measure("hessian_eig", n=64, iters=2), Measure("pacbayes_sigma", n=64, samples=2, iters=2)]
+            return lambda: measures.measures("digits", models, data, chosen, p.with_name("cache"), 1, p.with_name("x.parquet"))
+        if job == "calibrate":
+            return lambda: sharpness.calibrate("digits", models[0], data, [64], 1, p.with_name("c.json"))
         definition = Definition("average", "l2", 0.1, m=64, n_samples=2)
         return lambda: sharpness.sharpness("digits", models, data, [definition], p.with_name("cache"), 1, p.with_name("s.parquet"))
 
@@ -194,6 +215,9 @@ MODEL_CASES = [
     ("mismatched-weights-cifar", _cifar_mismatched, ["does not match architecture"]),
     ("nan-weights-evaluate", _nan_job("evaluate"), ["broken-model", "non-finite", "delete"]),
     ("nan-weights-sharpness", _nan_job("sharpness"), ["broken-model", "non-finite", "delete"]),
+    ("inf-weights-measures", _nan_job("measures", float("inf")), ["broken-model", "non-finite", "delete"]),
+    ("nan-weights-measures", _nan_job("measures"), ["broken-model", "non-finite", "delete"]),
+    ("nan-weights-calibrate", _nan_job("calibrate"), ["broken-model", "non-finite", "delete"]),
 ]
 
 
@@ -303,10 +327,10 @@ PAYLOAD = os.urandom((1 << 20) + 777)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-def _fetch(server, dest: Path, lock: Path) -> Path:
+def _fetch(server, dest: Path, lock: Path, trust: bool = True) -> Path:
     from sharpgen.download import download
 
-    return download(server.url("model.bin"), dest, lock=lock, backoff=0, retries=2)
+    return download(server.url("model.bin"), dest, lock=lock, backoff=0, retries=2, trust_first=trust)
 
 
 def _lock(server, lock: Path, size: int = len(PAYLOAD), sha: str = SHA) -> None:
@@ -367,7 +391,41 @@ def _dl_first_records_lock(server, dest, lock):
 
 def _dl_404(server, dest, lock):
     (server.root / "model.bin").unlink()
-    return "error", ["404", server.url("model.bin")]
+    return "error", ["404", server.url("model.bin"), "check the URL", "!resumes"]
+
+
+def _dl_untrusted_first(server, dest, lock):
+    return "error", ["refusing the first download", str(lock), "trust_first_download=true"]
+
+
+def _published_md5(server, lock: Path) -> None:
+    lock.write_text(json.dumps({server.url("model.bin"): {"md5": hashlib.md5(PAYLOAD).hexdigest(), "source": "the publisher"}}))
+
+
+def _dl_corrupted_first_download(server, dest, lock):
+    _published_md5(server, lock)
+    middle = len(PAYLOAD) // 2
+    flipped = bytes(b ^ 0xFF for b in PAYLOAD[middle : middle + 8])
+    (server.root / "model.bin").write_bytes(PAYLOAD[:middle] + flipped + PAYLOAD[middle + 8 :])
+    return "error", ["md5", "as published", str(lock)]
+
+
+def _dl_published_md5_first_download(server, dest, lock):
+    _published_md5(server, lock)
+    return "ok", PAYLOAD
+
+
+def _dl_cut_without_validators(server, dest, lock):
+    server.state.validators, server.state.truncate_next, server.state.truncate_to = False, 3, len(PAYLOAD) // 3
+    return "error", ["no ETag or Last-Modified", "from the start", "!resumes"]
+
+
+def _dl_disk_full(server, dest, lock):
+    from sharpgen.download import part_meta_path, part_path
+
+    part_path(dest).symlink_to("/dev/full")  # every write there fails with ENOSPC, a real full disk
+    part_meta_path(dest).write_text(json.dumps({"url": server.url("model.bin"), "etag": '"x"'}))
+    return "error", ["disk is full", "No space left on device", "!network"]
 
 
 def _dl_503_then_ok(server, dest, lock):
@@ -375,22 +433,30 @@ def _dl_503_then_ok(server, dest, lock):
     return "ok", PAYLOAD
 
 
+# (case, arrangement, trust a first download?) Cases about other checks opt in to a first
+# download without a digest, as `--config trust_first_download=true` does in the workflow.
 DOWNLOAD_CASES = [
-    ("cut-body-without-length-first-download", _dl_cut_no_length_first),
-    ("cut-body-without-length-locked", _dl_cut_no_length_locked),
-    ("part-of-another-url", _dl_part_of_other_url),
-    ("part-of-an-old-version", _dl_part_of_old_version),
-    ("part-longer-than-file-416", _dl_part_longer_than_file),
-    ("same-size-corrupted-file", _dl_same_size_corrupt),
-    ("body-longer-than-recorded", _dl_overlong),
-    ("first-download-records-lock", _dl_first_records_lock),
-    ("missing-file-404", _dl_404),
-    ("transient-503", _dl_503_then_ok),
+    ("cut-body-without-length-first-download", _dl_cut_no_length_first, True),
+    ("cut-body-without-length-locked", _dl_cut_no_length_locked, True),
+    ("part-of-another-url", _dl_part_of_other_url, True),
+    ("part-of-an-old-version", _dl_part_of_old_version, True),
+    ("part-longer-than-file-416", _dl_part_longer_than_file, True),
+    ("same-size-corrupted-file", _dl_same_size_corrupt, True),
+    ("body-longer-than-recorded", _dl_overlong, True),
+    ("first-download-records-lock", _dl_first_records_lock, True),
+    ("missing-file-404", _dl_404, True),
+    ("transient-503", _dl_503_then_ok, True),
+    ("first-download-without-digest-refused", _dl_untrusted_first, False),
+    ("corrupted-first-download-refused", _dl_corrupted_first_download, False),
+    ("published-md5-verifies-first-download", _dl_published_md5_first_download, False),
+    ("cut-without-validators-promises-no-resume", _dl_cut_without_validators, True),
+    ("disk-full-named-as-such", _dl_disk_full, True),
 ]
 
 
-@pytest.mark.parametrize("case, arrange", DOWNLOAD_CASES, ids=[c[0] for c in DOWNLOAD_CASES])
-def test_downloads_are_verified(http_server, tmp_path: Path, case: str, arrange) -> None:
+@pytest.mark.parametrize("case, arrange, trust", DOWNLOAD_CASES, ids=[c[0] for c in DOWNLOAD_CASES])
+def test_downloads_are_verified(http_server, tmp_path: Path, case: str, arrange, trust: bool) -> None:
+    """Each error message holds the expected parts and none of the "!"-marked ones."""
     from sharpgen.download import DownloadError, part_meta_path
 
     (http_server.root / "model.bin").write_bytes(PAYLOAD)
@@ -399,15 +465,41 @@ def test_downloads_are_verified(http_server, tmp_path: Path, case: str, arrange)
     outcome, expected = arrange(http_server, dest, lock)
     if outcome == "error":
         with pytest.raises(DownloadError) as info:
-            _fetch(http_server, dest, lock)
-        missing = [part for part in expected if part not in str(info.value)]
-        assert not missing, f"{case}: message lacks {missing}: {info.value}"
+            _fetch(http_server, dest, lock, trust)
+        message = str(info.value)
+        missing = [part for part in expected if not part.startswith("!") and part not in message]
+        present = [part[1:] for part in expected if part.startswith("!") and part[1:] in message]
+        assert not missing and not present, f"{case}: message lacks {missing}, has {present}: {message}"
         assert not dest.exists()
         return
-    _fetch(http_server, dest, lock)
+    _fetch(http_server, dest, lock, trust)
     assert dest.read_bytes() == expected and not part_meta_path(dest).exists()
     recorded = json.loads(lock.read_text())[http_server.url("model.bin")]
-    assert recorded == {"size": len(PAYLOAD), "sha256": SHA}
+    assert {key: recorded[key] for key in ("size", "sha256")} == {"size": len(PAYLOAD), "sha256": SHA}
+
+
+def test_untrusted_first_download_sends_no_request(http_server, tmp_path: Path) -> None:
+    from sharpgen.download import DownloadError
+
+    (http_server.root / "model.bin").write_bytes(PAYLOAD)
+    with pytest.raises(DownloadError, match="trust_first_download=true"):
+        _fetch(http_server, tmp_path / "model.bin", tmp_path / "downloads.lock", trust=False)
+    assert not http_server.state.requests and not (tmp_path / "downloads.lock").exists()
+
+
+def test_shipped_digests_name_their_sources() -> None:
+    """Every entry of the shipped lock has a digest and a source that the sources file cites."""
+    from sharpgen.data.sources.cifar10 import CIFAR10C_URL
+    from sharpgen.download import read_lock
+    from sharpgen.settings.cifar import TRAIN_URL
+
+    repo = Path(__file__).resolve().parents[1]
+    entries = read_lock(repo / "config" / "downloads.lock")
+    cited = (repo / "config" / "downloads.sources.md").read_text()
+    assert {TRAIN_URL, CIFAR10C_URL} <= set(entries)
+    for url, entry in entries.items():
+        digest = entry.get("sha256") or entry.get("md5")
+        assert digest in cited and url in cited and entry["source"].split("@")[1][:40] in cited, url
 
 
 def test_lock_advice_works(http_server, tmp_path: Path) -> None:
@@ -425,6 +517,105 @@ def test_lock_advice_works(http_server, tmp_path: Path) -> None:
     lock.write_text(json.dumps({}))
     _fetch(http_server, dest, lock)
     assert dest.read_bytes() == changed
+
+
+# --- data: parsed, never executed ----------------------------------------------------------
+
+
+class _Payload:
+    """Pickles as a call of os.mkdir: what a malicious archive would run on unpickling."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def _archive_with(path: Path, batch: object, protocol: int) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            blob = pickle.dumps(batch, protocol=protocol)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_batches_read_with_the_format_s_types_only(tmp_path: Path, protocol: int) -> None:
+    """A batch as published (a Python 2 dict of bytes, lists and a uint8 array) reads; any other
+    global is refused before it is resolved, so it never runs."""
+    import numpy as np
+
+    from sharpgen.data.sources.cifar10 import read_cifar10
+
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    good = {b"batch_label": b"x", b"labels": [3, 7], b"data": data, b"filenames": [b"a.png", b"b.png"]}
+    _archive_with(tmp_path / "good.tar.gz", good, protocol)
+    images, labels = read_cifar10(tmp_path / "good.tar.gz", "test")
+    assert labels.tolist() == [3, 7] and images[1].transpose(2, 0, 1).reshape(-1).tolist() == data[1].tolist()
+    marker = tmp_path / "executed"
+    _archive_with(tmp_path / "evil.tar.gz", {**good, b"labels": _Payload(marker)}, protocol)
+    with pytest.raises(ValueError, match=r"mkdir is not part of the CIFAR-10 batch format") as info:
+        read_cifar10(tmp_path / "evil.tar.gz", "test")
+    assert "evil.tar.gz" in str(info.value) and not marker.exists()
+
+
+# --- paths: quoted in every rule ---------------------------------------------------------------
+
+
+def test_every_path_in_a_rule_command_is_quoted() -> None:
+    """Inputs, outputs, logs and cache folders reach the shell quoted ({...:q}); common.smk
+    builds its arguments in Python, with shlex.quote."""
+    import re
+
+    rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+    unquoted = [
+        f"{path.name}: {match.group(0)}"
+        for path in sorted(rules.glob("*.smk"))
+        if path.name != "common.smk"
+        for match in re.finditer(r"\{(input|output|log|params\.(cache|lock))(\.[a-z_]+)?\}", path.read_text())
+    ]
+    assert not unquoted, unquoted
+
+
+def test_checkpoint_and_project_paths_with_spaces_and_accents(tmp_path: Path) -> None:
+    """A model sheet's checkpoint in a folder named with a space and accents, imported by a
+    project in such a folder: the link is made, its log is where the rule says."""
+    folder = tmp_path / "modèles à tester"
+    folder.mkdir()
+    source = folder / "réseau 1.pt"
+    source.write_bytes(b"weights")
+    root = workdir(tmp_path / "étude n°1" / "wf")
+    (tmp_path / "models.csv").write_text(cifar_sheet(CIFAR_HEADER, f"a,{FACTORY},{source},0.1,0,true,false"))
+    (root / "config.yaml").write_text(CIFAR.format(csv=tmp_path / "models.csv"))
+    snakemake(root, "results/imports/cifar/réseau 1.pt", timeout=300)
+    link = root / "results" / "imports" / "cifar" / "réseau 1.pt"
+    assert link.resolve() == source.resolve() and link.read_bytes() == b"weights"
+    assert str(source) in (root / "results" / "logs" / "import_checkpoint" / "cifar" / "réseau 1.pt.log").read_text()
+
+
+def test_first_download_in_the_workflow_needs_a_digest_or_the_opt_in(http_server, tmp_path: Path) -> None:
+    """Over HTTP on 127.0.0.1: the download job refuses a URL without a digest, naming the
+    opt-in; with --config trust_first_download=true it downloads and records the digest."""
+    from helpers.cifar import cifar10_archive
+
+    cifar10_archive(http_server.root / "cifar-10-python.tar.gz", per_batch=2, test=2)
+    root = workdir(tmp_path / "wf")
+    (tmp_path / "models.csv").write_text(cifar_sheet(CIFAR_HEADER, f"a,{FACTORY},a.pt,0.1,0,true,false"))
+    url = http_server.url("cifar-10-python.tar.gz")
+    (root / "config.yaml").write_text(CIFAR.format(csv=tmp_path / "models.csv") + f"  data_url: {url}\n")
+    target = "results/downloads/cifar/cifar-10-python.tar.gz"
+    refused = snakemake(root, target, check=False, timeout=300)
+    log = (root / "results" / "logs" / "download" / "cifar" / "cifar-10-python.tar.gz.log").read_text()
+    assert refused.returncode != 0 and "trust_first_download=true" in log and not (root / target).exists()
+    assert not http_server.state.requests
+    snakemake(root, target, "--config", "trust_first_download=true", timeout=300)
+    recorded = json.loads((root / "config" / "downloads.lock").read_text())[url]
+    assert recorded["sha256"] == hashlib.sha256((root / target).read_bytes()).hexdigest()
 
 
 # --- workflow: no mixed state ---------------------------------------------------------------
@@ -517,6 +708,108 @@ def test_upstream_faults_are_rebuilt_not_mixed(study: Path, tmp_path: Path, case
     logs = "".join(p.read_text() for p in (root / "results" / "logs" / "sharpness").rglob("*.log"))
     assert ": cached (" in logs  # identical rebuilt inputs: the pairs came from the cache
     assert not snakemake(root, "-n").stdout.count("rule ")
+
+
+OTHER = "resnet-lr0.05-bs64-aug1-sam0-s0"  # MODEL is the first resnet: its calibration model
+# the per-model tables; runs of these cases stop there (correlation, figures, reports take long)
+TABLES = [f"results/tables/digits/{name}.parquet" for name in ("metrics", "sharpness", "measures")]
+
+
+def _checkpoint(root: Path, model: str) -> Path:
+    return root / f"results/models/digits/{model}/checkpoint.pt"
+
+
+def _all_values(root: Path) -> dict[str, pd.DataFrame]:
+    """Every per-model value of the tables, without the fingerprints (they name the model's cache)."""
+    t = root / "results" / "tables" / "digits"
+    sharp, metrics = _values(root)
+    measures = tables.read(t / "measures.parquet", tables.MEASURES)[["model_id", "measure", "value"]]
+    return {"sharpness": sharp.drop(columns="fingerprint"), "metrics": metrics, "measures": measures}
+
+
+def _of(frame: pd.DataFrame, model: str) -> pd.DataFrame:
+    return frame[frame["model_id"] == model].drop(columns="model_id").reset_index(drop=True)
+
+
+def _assert_rows(after: dict[str, pd.DataFrame], before: dict[str, pd.DataFrame], expected: dict[str, str]) -> None:
+    """Each model's rows in every table after equal the rows ``expected[model]`` had before."""
+    for kind in before:
+        for model, source in expected.items():
+            pd.testing.assert_frame_equal(_of(after[kind], model), _of(before[kind], source), check_exact=False, rtol=1e-6, obj=f"{kind} of {model}")
+
+
+def _copy_checkpoint(root: Path, source: str, target: str, keep_mtime: bool) -> None:
+    (shutil.copy2 if keep_mtime else shutil.copyfile)(_checkpoint(root, source), _checkpoint(root, target))
+
+
+@pytest.mark.slow
+def test_swapped_checkpoints_recompute_their_rows_in_one_run(study: Path, tmp_path: Path) -> None:
+    """The checkpoints of the calibration model and of another model swapped (new times): one
+    run recomputes metrics, measures and sharpness of both, and nothing is left to do."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    before = _all_values(root)
+    stash = tmp_path / "checkpoint.pt"
+    shutil.copyfile(_checkpoint(root, MODEL), stash)
+    _copy_checkpoint(root, OTHER, MODEL, keep_mtime=False)
+    shutil.copyfile(stash, _checkpoint(root, OTHER))
+    dry = job_counts(snakemake(root, "-n", *TABLES).stdout)
+    assert {rule: dry.get(rule) for rule in ("calibrate", "sharpness", "evaluate_models", "measures")} == {
+        "calibrate": 1, "sharpness": 2, "evaluate_models": 2, "measures": 2}, dry
+    snakemake(root, *TABLES)
+    _assert_rows(_all_values(root), before, {MODEL: OTHER, OTHER: MODEL})
+    assert not job_counts(snakemake(root, "-n", *TABLES).stdout)
+
+
+@pytest.mark.slow
+def test_checkpoint_replaced_behind_its_mtime_is_refused_then_recomputed(study: Path, tmp_path: Path) -> None:
+    """cp -p of another model's checkpoint: planning refuses, naming the file and `touch`; after
+    the advice, one run recomputes exactly that model's rows."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    before = _all_values(root)
+    _copy_checkpoint(root, OTHER, MODEL, keep_mtime=True)
+    refused = snakemake(root, "-n", check=False)
+    output = refused.stdout + refused.stderr
+    path = str(_checkpoint(root, MODEL).relative_to(root))
+    assert refused.returncode != 0 and path in output and f"touch {path}" in output, output[-3000:]
+    os.utime(_checkpoint(root, MODEL))  # the advice
+    snakemake(root, *TABLES)
+    _assert_rows(_all_values(root), before, {MODEL: OTHER, OTHER: OTHER})
+    assert not job_counts(snakemake(root, "-n", *TABLES).stdout)
+
+
+@pytest.mark.slow
+def test_truncated_shard_names_the_command_that_recovers(study: Path, tmp_path: Path) -> None:
+    """A truncated sharpness shard stops the aggregation naming it; deleting it and rerunning
+    snakemake, as advised, restores the identical table (its pairs come from the cache)."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    before = _all_values(root)
+    shard = root / "results" / "sharpness" / "digits" / f"{MODEL}.parquet"
+    shard.write_bytes(shard.read_bytes()[:100])
+    assert snakemake(root, *TABLES, check=False).returncode != 0
+    log = (root / "results" / "logs" / "aggregate_sharpness" / "digits.log").read_text()
+    assert "results/sharpness/digits/" + shard.name in log and "delete it and rerun" in log
+    shard.unlink()  # the advice
+    snakemake(root, *TABLES)
+    after = _all_values(root)
+    for kind in before:
+        pd.testing.assert_frame_equal(after[kind], before[kind])
+    assert not job_counts(snakemake(root, "-n", *TABLES).stdout)
+
+
+@pytest.mark.slow
+def test_every_table_is_a_target(study: Path, tmp_path: Path) -> None:
+    """A deleted table (the reports computed from it still there) is planned again."""
+    root = tmp_path / "copy"
+    shutil.copytree(study, root, symlinks=True)
+    names = ["models", "metrics", "sharpness", "measures", "history", "correlation", "granulated"]
+    for name in names:
+        (root / "results" / "tables" / "digits" / f"{name}.parquet").unlink()
+    counts = job_counts(snakemake(root, "-n").stdout)
+    planned = {"models_table", "aggregate_metrics", "aggregate_sharpness", "aggregate_measures", "aggregate_history", "correlate"}
+    assert planned <= set(counts), counts
 
 
 def test_digits_declares_the_splits_and_training_size_it_builds() -> None:

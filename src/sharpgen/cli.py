@@ -73,7 +73,7 @@ def _run(a: argparse.Namespace) -> None:
         "prepare-dataset": lambda: data.prepare_dataset(a.setting, a.block, inputs, a.out_dataset, a.out_split),
         "prepare-subset": lambda: data.prepare_subset(a.setting, a.block, a.n, a.seed, inputs, a.out, a.out_table),
         "train": lambda: models.train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history, a.precision),
-        "download": lambda: models.download(a.url, a.out, a.lock),
+        "download": lambda: models.download(a.url, a.out, a.lock, a.trust_first_download),
         "import-checkpoint": lambda: models.import_checkpoint(a.setting, a.model_id, a.source, a.out),
         "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out, a.precision),
         "published-metrics": lambda: metrics.published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
@@ -160,7 +160,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", choices=["fp32", "tf32"], default="fp32", help="matmuls and convolutions (the setting's precision key)")
 
     s = add("download", "download one file (resumable, atomic, verified)", "url", "out", setting=False)
-    s.add_argument("--lock", type=Path, required=True, help="JSON file of expected sizes and sha256 by URL (a first download records them)")
+    s.add_argument("--lock", type=Path, required=True, help="JSON file of expected sizes and digests by URL")
+    s.add_argument("--trust-first-download", action="store_true", help="download a URL the lock lacks and record its digest there")
     add("import-checkpoint", "link a user's local checkpoint into the results", "model-id", "source", "out")
 
     s = add("evaluate", "loss and error of models on every split", "dataset", "out")

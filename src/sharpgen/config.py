@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, validators
 
 from sharpgen import settings
 
-TOP_LEVEL = ("settings", "grid", "theory")
+TOP_LEVEL = ("settings", "grid", "theory", "trust_first_download")
 
 
 def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -64,6 +64,8 @@ class _StrictLoader(yaml.SafeLoader):
 def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # ``<<: *anchor``: keys written beside it override the merged ones
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise ValueError(
@@ -121,15 +123,21 @@ def load_common(path: str | Path) -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text())
 
 
-def resolve(config: Mapping[str, Any], common_schema: str | Path) -> dict[str, dict[str, Any]]:
-    """Validated blocks of the settings the config runs, by name.
-
-    Every top-level key besides ``settings``, ``grid`` and ``theory`` must name a registered setting.
-    """
+def check_top_level(config: Mapping[str, Any]) -> None:
+    """Every top-level key besides ``settings``, ``grid`` and ``theory`` must name a registered setting."""
     known = settings.names()
     for key in config:
         if key not in TOP_LEVEL and key not in known:
-            raise ValueError(f"config: unknown key {key!r}; top-level keys are {', '.join(TOP_LEVEL)} and setting blocks ({', '.join(known)})")
+            raise ValueError(
+                f"config: unknown key {key!r} at the top level; known: {', '.join(TOP_LEVEL)} and the setting blocks "
+                f"({', '.join(known)})"
+            )
+
+
+def resolve(config: Mapping[str, Any], common_schema: str | Path) -> dict[str, dict[str, Any]]:
+    """Validated blocks of the settings the config runs, by name."""
+    check_top_level(config)
+    known = settings.names()
     unknown = [s for s in config["settings"] if s not in known]
     if unknown:
         raise ValueError(f"config settings: unknown setting(s) {unknown}; known settings: {', '.join(known)}")

@@ -1,15 +1,18 @@
 """Resumable, verified HTTP downloads with the standard library only.
 
-Every download is checked against an expected size and SHA-256: given by the caller, or
-recorded in a lock file (``config/downloads.lock`` in the workflow, JSON keyed by URL) the
-first time a URL is downloaded, so that later downloads (another machine, a rerun after a
-deleted file) must be identical. A partial download (``<file>.part``) is resumed only when
+Every download is checked against an expected size and SHA-256 (or its publisher's MD5):
+given by the caller, or by a lock file (``config/downloads.lock`` in the workflow, JSON keyed by
+URL). The lock ships the digests that publishers and widely used loaders publish; a URL
+without an entry is refused unless the caller trusts its first download, whose size and
+SHA-256 are then recorded so that later downloads (another machine, a rerun after a deleted
+file) must be identical. A partial download (``<file>.part``) is resumed only when
 its metadata (``<file>.part.json``: URL, ETag, Last-Modified) matches, and only through
 ``If-Range``, so a changed file upstream restarts from zero instead of splicing two files.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -119,10 +122,41 @@ def _fetch_once(url: str, part: Path, meta: Path, timeout: float, progress: Prog
     return total
 
 
+_LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _is_local(err: BaseException) -> bool:
+    """An error of this machine's disk (full, read-only, no permission), not of the network."""
+    return isinstance(err, OSError) and not isinstance(err, urllib.error.URLError) and err.errno in _LOCAL_ERRNOS
+
+
 def _is_transient(err: BaseException) -> bool:
     if isinstance(err, urllib.error.HTTPError):
         return err.code in _TRANSIENT_HTTP
+    if _is_local(err):
+        return False
     return isinstance(err, (urllib.error.URLError, TimeoutError, ConnectionError, OSError))
+
+
+def _failure_advice(url: str, dest: Path, err: BaseException) -> str:
+    """What the user should do after ``err``, and what the next run will really do."""
+    part = part_path(dest)
+    if _is_local(err):
+        what = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "the file cannot be written"
+        return f"{what} ({os.strerror(err.errno)}) at {part.parent}; free space or fix permissions there and rerun"
+    if isinstance(err, urllib.error.HTTPError) and err.code not in _TRANSIENT_HTTP:
+        return f"the server refuses {url} (HTTP {err.code}); check the URL (the config key or model sheet that gives it)"
+    try:
+        info = json.loads(part_meta_path(dest).read_text())
+    except (OSError, ValueError):
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    if part.exists() and part.stat().st_size and (info.get("etag") or info.get("last_modified")):
+        return f"check your network; {part.stat().st_size} bytes are kept at {part} and the next run resumes from them"
+    if part.exists() and part.stat().st_size:
+        return (f"check your network; the server sent no ETag or Last-Modified for {url}, so a partial file "
+                "cannot be resumed safely and the next run downloads it from the start")
+    return "check the URL and your network; the next run downloads it from the start"
 
 
 class IncompleteDownload(ConnectionError):
@@ -136,7 +170,16 @@ def _check_complete(url: str, part: Path, size: int | None) -> None:
         raise IncompleteDownload(f"received {got} of {size} bytes from {url}")
 
 
-def _verify(url: str, dest: Path, part: Path, sha256: str | None, size: int | None, where: str) -> None:
+def md5_file(path: Path | str) -> str:
+    """Hex MD5 of a file: only to compare with a digest its publisher gives as MD5."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify(url: str, dest: Path, part: Path, sha256: str | None, size: int | None, where: str, md5: str | None = None) -> None:
     """Raise DownloadError (and delete the .part) when size or digest disagree."""
     got_size = part.stat().st_size
     problem = None
@@ -144,6 +187,8 @@ def _verify(url: str, dest: Path, part: Path, sha256: str | None, size: int | No
         problem = f"size {got_size} bytes, expected {size} ({'truncated' if got_size < size else 'overlong'} or wrong file)"
     elif sha256 is not None and (digest := sha256_file(part)) != sha256.lower():
         problem = f"sha256 {digest}, expected {sha256.lower()} (corrupt or changed upstream)"
+    elif sha256 is None and md5 is not None and (digest := md5_file(part)) != md5.lower():
+        problem = f"md5 {digest}, expected {md5.lower()} as published (corrupt or changed upstream)"
     if problem:
         _discard(part, part_meta_path(dest))
         advice = f" If the upstream file legitimately changed, remove the entry of {url} from {where} and rerun." if where != "the caller" else ""
@@ -154,15 +199,15 @@ def _verify(url: str, dest: Path, part: Path, sha256: str | None, size: int | No
 
 
 def read_lock(lock: Path) -> dict[str, dict[str, object]]:
-    """URL -> {"size", "sha256"} of every file recorded in ``lock`` (empty when absent)."""
+    """URL -> {"size", "sha256" and/or "md5", "source"} of every file in ``lock`` (empty when absent)."""
     if not lock.exists():
         return {}
     try:
         entries = json.loads(lock.read_text())
     except ValueError as error:
         raise DownloadError(f"{lock}: not valid JSON ({error}); fix it or restore it from version control") from None
-    if not isinstance(entries, dict) or not all(isinstance(e, dict) and {"size", "sha256"} <= set(e) for e in entries.values()):
-        raise DownloadError(f'{lock}: expected {{"<url>": {{"size": <bytes>, "sha256": "<hex>"}}, ...}}')
+    if not isinstance(entries, dict) or not all(isinstance(e, dict) and {"sha256", "md5"} & set(e) for e in entries.values()):
+        raise DownloadError(f'{lock}: expected {{"<url>": {{"size": <bytes>, "sha256": "<hex>"}}, ...}} (or "md5" where only that is published)')
     return entries
 
 
@@ -175,7 +220,7 @@ def record(lock: Path, url: str, size: int, sha256: str) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         entries = read_lock(lock)
-        entries[url] = {"size": size, "sha256": sha256}
+        entries[url] = {**entries.get(url, {}), "size": size, "sha256": sha256}
         write_bytes(lock, (json.dumps(entries, indent=1, sort_keys=True) + "\n").encode())
     finally:
         os.close(fd)
@@ -191,11 +236,14 @@ def download(
     timeout: float = 60,
     backoff: float = 1.0,
     lock: Path | None = None,
+    trust_first: bool = False,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, resuming a matching ``.part`` file and verifying it.
 
-    Expected size and digest come from the arguments, else from ``lock`` (where a first
-    download records them). Without either, the size the server announces (Content-Length /
+    Expected size and digest come from the arguments, else from ``lock``. A URL the lock does
+    not know is refused before any request unless ``trust_first``: then what arrives is
+    recorded in the lock. A published MD5 alone verifies the file, and its SHA-256 and size are
+    recorded beside it. Without a known size, the size the server announces (Content-Length /
     Content-Range) is required: a body of unknown length cannot be told from a cut one.
     Transient network errors are retried ``retries`` times with exponential backoff
     (``backoff`` s, then doubling); a short read counts as transient and the next attempt
@@ -204,9 +252,19 @@ def download(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
-    where = "the caller"
-    if lock is not None and sha256 is None and expected_size is None and url in (entries := read_lock(lock)):
-        sha256, expected_size, where = str(entries[url]["sha256"]), int(entries[url]["size"]), str(lock)
+    where, md5 = "the caller", None
+    if lock is not None and sha256 is None and expected_size is None:
+        entry = read_lock(lock).get(url)
+        if entry is not None:
+            sha256, md5, where = entry.get("sha256"), entry.get("md5"), str(lock)
+            expected_size = int(entry["size"]) if entry.get("size") is not None else None
+        elif not trust_first:
+            raise DownloadError(
+                f"refusing the first download of {url}: {lock} has no digest for it, so a file corrupted "
+                f"or replaced in transit could not be told from the real one. Add its published size and "
+                f"sha256 (or md5) under its URL in {lock}, or trust this first download and record what "
+                "arrives: rerun with --config trust_first_download=true"
+            )
     for attempt in range(retries + 1):
         try:
             total = _fetch_once(url, part, part_meta_path(dest), timeout, progress)
@@ -218,8 +276,7 @@ def download(
             if attempt >= retries or not _is_transient(err):
                 raise DownloadError(
                     f"download of {url} to {dest} failed after {attempt + 1} attempt(s): {err}. "
-                    f"Check the URL and your network; a partial file is kept at {part} and the "
-                    "next run resumes from it."
+                    f"{_failure_advice(url, dest, err)}."
                 ) from err
             time.sleep(backoff * 2**attempt)
     size = expected_size if expected_size is not None else total
@@ -230,8 +287,8 @@ def download(
             f"body cannot be detected. Record the file's size and sha256 under its URL in "
             f"{lock or 'the lock file'} and rerun"
         )
-    _verify(url, dest, part, sha256, size, where)
-    if lock is not None and where == "the caller" and sha256 is None:
+    _verify(url, dest, part, sha256, size, where, md5)
+    if lock is not None and sha256 is None:
         record(lock, url, size, sha256_file(part))
     part_meta_path(dest).unlink(missing_ok=True)
     os.replace(part, dest)

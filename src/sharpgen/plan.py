@@ -232,7 +232,7 @@ def check_block(name: str, block: Mapping[str, Any], sheet: pd.DataFrame) -> Non
     if color not in columns and not (color.endswith("_error") and (known is None or color in known)):
         raise ValueError(f"config {name}.figures.color: {color!r} is neither a column of the {name} model sheet nor a target; columns: {columns}")
     named = [("figures.marker", block["figures"]["marker"])]
-    named += [(f"correlation.{key}", c) for key in ("group_by", "axes") for c in block["correlation"][key]]
+    named += [(f"correlation.{key}", c) for key in ("group_by", "axes", "hyperparameters") for c in block["correlation"][key]]
     for key, column in named:
         for part in (column.split("+") if column else []):  # group_by entries a+b: combinations
             if part not in columns:

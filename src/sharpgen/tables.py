@@ -21,6 +21,7 @@ Tidy, long tables of raw numbers, sorted deterministically:
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Mapping
 
@@ -268,12 +269,13 @@ def write(frame: pd.DataFrame, path: str | Path, schema: pa.Schema, kind: str) -
 
 def read(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
     """Read a table and check it has exactly ``schema``; a clear error names the file otherwise."""
+    fix = f"delete it and rerun the workflow (rm {shlex.quote(str(path))}, then snakemake as before): it is recomputed"
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as error:
-        raise ValueError(f"{path}: not a readable Parquet file ({error}); delete it and rerun the workflow") from None
+        raise ValueError(f"{path}: not a readable Parquet file ({error}); {fix}") from None
     if not table.schema.equals(schema, check_metadata=False):
-        raise ValueError(f"{path}: schema differs from the expected one; delete it and rerun the workflow")
+        raise ValueError(f"{path}: schema differs from the expected one; {fix}")
     return table.to_pandas()
 
 

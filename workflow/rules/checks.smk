@@ -20,11 +20,11 @@ rule tau_subsets:
         targets=get_setting_param("figures", "targets"),
         max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
-        "python -m sharpgen tau-subsets --setting {wildcards.setting} --metrics {input.metrics} "
-        "--sharpness {input.sharpness} --targets {params.targets} --k {params.subsets[k]} "
+        "python -m sharpgen tau-subsets --setting {wildcards.setting} --metrics {input.metrics:q} "
+        "--sharpness {input.sharpness:q} --targets {params.targets} --k {params.subsets[k]} "
         "--draws {params.subsets[draws]} --seed {params.subsets[seed]} "
-        "--max-train-error {params.max_train_error} --out-table {output.table} "
-        "--out-markdown {output.markdown} > {log} 2>&1"
+        "--max-train-error {params.max_train_error} --out-table {output.table:q} "
+        "--out-markdown {output.markdown:q} > {log:q} 2>&1"
 
 
 rule plot_tau_subsets:
@@ -51,10 +51,10 @@ rule plot_tau_subsets:
         max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
         "python -m sharpgen plot-tau-subsets --setting {wildcards.setting} "
-        "--definition {wildcards.definition} --metrics {input.metrics} "
-        "--sharpness {input.sharpness} --targets {params.targets} --k {params.subsets[k]} "
+        "--definition {wildcards.definition} --metrics {input.metrics:q} "
+        "--sharpness {input.sharpness:q} --targets {params.targets} --k {params.subsets[k]} "
         "--draws {params.subsets[draws]} --seed {params.subsets[seed]} "
-        "--max-train-error {params.max_train_error} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--max-train-error {params.max_train_error} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 # Needs only the sharpness jobs of the checked models: run it before the rest of a grid.
@@ -76,7 +76,7 @@ rule radius_check:
         check=get_setting_param("radius_check"),
     shell:
         "python -m sharpgen radius-check --setting {wildcards.setting} "
-        "--sharpness {input.sharpness} --model-ids {params.models} "
-        "--subset-table {input.subset} --noise {params.check[noise]} "
-        "--saturation {params.check[saturation]} --out-table {output.table} "
-        "--out-markdown {output.markdown} > {log} 2>&1"
+        "--sharpness {input.sharpness:q} --model-ids {params.models} "
+        "--subset-table {input.subset:q} --noise {params.check[noise]} "
+        "--saturation {params.check[saturation]} --out-table {output.table:q} "
+        "--out-markdown {output.markdown:q} > {log:q} 2>&1"

@@ -7,15 +7,16 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from sharpgen import plan, settings
+from sharpgen import freshness, plan, settings
 from sharpgen.radius import checked_models
 from sharpgen.settings import Ref
-from sharpgen.config import check_config_files, resolve
+from sharpgen.config import check_config_files, check_top_level, resolve
 
 min_version("9.0")
 
 
 check_config_files(workflow.configfiles)
+check_top_level(config)
 validate(config, "../schemas/config.schema.yaml")
 
 BLOCKS = resolve(
@@ -147,6 +148,13 @@ def get_download_url(wildcards):
     return shlex.quote(url)
 
 
+def get_download_trust(wildcards):
+    """Params: --trust-first-download when the config opts in (trust_first_download: true)."""
+    # --config trust_first_download=true gives the string "true"
+    trusted = config["trust_first_download"] in (True, "true")
+    return "--trust-first-download" if trusted else ""
+
+
 def get_import_source(wildcards):
     sheet = SHEETS[wildcards.setting]
     rows = sheet[
@@ -237,7 +245,7 @@ def get_measures_table(wildcards):
 
 def get_measures_arg(wildcards, input):
     """Params: --measures PATH for the correlate job, or nothing."""
-    return f"--measures {input.measures}" if input.measures else ""
+    return f"--measures {shlex.quote(str(input.measures))}" if input.measures else ""
 
 
 def get_job_metrics(wildcards):
@@ -412,14 +420,31 @@ def get_captures(wildcards):
     )
 
 
+def setting_tables(setting):
+    """Every table of a setting. Targets of `all`: a deleted or removed one is rebuilt even
+    where the reports computed from it still exist."""
+    names = ["models", "metrics", "sharpness", "correlation", "granulated"]
+    names += ["measures"] if BLOCKS[setting]["measures"] else []
+    names += ["history"] if (SHEETS[setting]["source"] == "train").any() else []
+    out = [f"results/tables/{setting}/{name}.parquet" for name in names]
+    return [*out, f"results/tables/{setting}/correlation.md"]
+
+
+CONTENT_RECORD = Path("results/cache/content.json")
+
+
+def content_inputs():
+    """The files every result is computed from, of every setting (see sharpgen.freshness)."""
+    return sorted({p for s in SETTINGS for p in upstream_artefacts(s)})
+
+
 def get_final_outputs():
     out = []
     for s in SETTINGS:
         out += upstream_artefacts(s)
+        out += setting_tables(s)
         out.append(f"results/report/{s}.md")
         out.append(f"results/report/{s}.html")
-        if (SHEETS[s]["source"] == "train").any():
-            out.append(f"results/tables/{s}/history.parquet")
         out += _figures(s)
         out += get_ablation_figures(s)
         out += subsets_figures(s)
@@ -467,10 +492,13 @@ def job_archs(setting, job):
 
 
 def get_job_calibrations(wildcards):
-    """The calibrations of a job's architectures; ancient: a new calibration reruns no finished job."""
+    """The calibrations of a job's architectures (its resources come from them). Not ancient():
+    a job behind an ancient() input is dropped from the plan whenever that input is remade,
+    whatever else changed (a replaced checkpoint, new definitions); a rerun after a new
+    calibration reads its pairs from the cache."""
     s = wildcards.setting
     return [
-        ancient(f"results/calibration/{s}/{key}.json")
+        f"results/calibration/{s}/{key}.json"
         for key in sorted(set(job_archs(s, wildcards.job)))
     ]
 

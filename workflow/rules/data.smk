@@ -15,8 +15,8 @@ rule prepare_dataset:
         inputs=get_input_args,
     shell:
         "python -m sharpgen prepare-dataset --setting {wildcards.setting} --block {params.block} "
-        "--input {params.inputs} --out-dataset {output.dataset} --out-split {output.split} "
-        "> {log} 2>&1"
+        "--input {params.inputs} --out-dataset {output.dataset:q} --out-split {output.split:q} "
+        "> {log:q} 2>&1"
 
 
 rule prepare_subset:
@@ -38,5 +38,5 @@ rule prepare_subset:
         inputs=get_input_args,
     shell:
         "python -m sharpgen prepare-subset --setting {wildcards.setting} --block {params.block} "
-        "--n {params.n} --seed {params.seed} --input {params.inputs} --out {output.subset} "
-        "--out-table {output.table} > {log} 2>&1"
+        "--n {params.n} --seed {params.seed} --input {params.inputs} --out {output.subset:q} "
+        "--out-table {output.table:q} > {log:q} 2>&1"

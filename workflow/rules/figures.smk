@@ -21,10 +21,10 @@ rule plot_figure:
         max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
         "python -m sharpgen plot --setting {wildcards.setting} --definition {wildcards.definition} "
-        "--models {input.models} --metrics {input.metrics} --sharpness {input.sharpness} "
+        "--models {input.models:q} --metrics {input.metrics:q} --sharpness {input.sharpness:q} "
         "--targets {params.figures[targets]} --color {params.figures[color]} "
         "--marker '{params.marker}' --max-train-error {params.max_train_error} "
-        "--out {output.png} {output.pdf} > {log} 2>&1"
+        "--out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 # The same figure for the models of one group (a value of `figures.split_by`, e.g. one family).
@@ -51,10 +51,10 @@ rule plot_figure_view:
         max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
         "python -m sharpgen plot --setting {wildcards.setting} --definition {wildcards.definition} "
-        "--models {input.models} --metrics {input.metrics} --sharpness {input.sharpness} "
+        "--models {input.models:q} --metrics {input.metrics:q} --sharpness {input.sharpness:q} "
         "--targets {params.figures[targets]} --color {params.figures[color]} "
         "--marker '{params.marker}' --max-train-error {params.max_train_error} "
-        "--where {wildcards.view} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--where {wildcards.view} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule plot_ablation:
@@ -79,8 +79,8 @@ rule plot_ablation:
         figures=get_setting_param("figures"),
     shell:
         "python -m sharpgen plot-ablation --setting {wildcards.setting} --quantity {wildcards.quantity} "
-        "--correlation {input.correlation} --sharpness {input.sharpness} "
-        "--targets {params.figures[targets]} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--correlation {input.correlation:q} --sharpness {input.sharpness:q} "
+        "--targets {params.figures[targets]} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule plot_captures:
@@ -104,9 +104,9 @@ rule plot_captures:
         max_train_error=get_setting_param("sharpness", "max_train_error"),
     shell:
         "python -m sharpgen plot-captures --setting {wildcards.setting} "
-        "--hyperparameter {wildcards.hyperparameter} --models {input.models} "
-        "--metrics {input.metrics} --sharpness {input.sharpness} "
-        "--max-train-error {params.max_train_error} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--hyperparameter {wildcards.hyperparameter} --models {input.models:q} "
+        "--metrics {input.metrics:q} --sharpness {input.sharpness:q} "
+        "--max-train-error {params.max_train_error} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule plot_curvature:
@@ -130,6 +130,6 @@ rule plot_curvature:
         curvature=get_setting_param("curvature"),
     shell:
         "python -m sharpgen plot-curvature --setting {wildcards.setting} --model {params.models} "
-        "--subset {input.subset} --rho {params.curvature[rho]} --n {params.curvature[n]} "
+        "--subset {input.subset:q} --rho {params.curvature[rho]} --n {params.curvature[n]} "
         "--n-samples {params.curvature[n_samples]} --probes {params.curvature[probes]} "
-        "--threads {threads} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--threads {threads} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"

@@ -16,5 +16,5 @@ rule measures:
         cache="results/cache/measures/{setting}",
     shell:
         "python -m sharpgen measures --setting {wildcards.setting} --model {params.models} "
-        "--subset {input.subset} --measures {params.measures} "
-        "--cache-dir {params.cache} --threads {threads} --out {output} > {log} 2>&1"
+        "--subset {input.subset:q} --measures {params.measures} "
+        "--cache-dir {params.cache:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

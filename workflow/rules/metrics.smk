@@ -20,8 +20,8 @@ rule evaluate_models:
         precision=get_precision,
     shell:
         "python -m sharpgen evaluate --setting {wildcards.setting} --model {params.models} "
-        "--dataset {input.dataset} --precision {params.precision} "
-        "--threads {threads} --out {output} > {log} 2>&1"
+        "--dataset {input.dataset:q} --precision {params.precision} "
+        "--threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule published_metrics:
@@ -38,5 +38,5 @@ rule published_metrics:
         inputs=get_input_args,
     shell:
         "python -m sharpgen published-metrics --setting {wildcards.setting} "
-        "--models {input.models} --model-ids {params.model_ids} --input {params.inputs} "
-        "--out {output} > {log} 2>&1"
+        "--models {input.models:q} --model-ids {params.model_ids} --input {params.inputs} "
+        "--out {output:q} > {log:q} 2>&1"

@@ -13,9 +13,10 @@ rule download:
     params:
         url=get_download_url,
         lock="config/downloads.lock",
+        trust=get_download_trust,
     shell:
-        "python -m sharpgen download --url {params.url} --lock {params.lock} --out {output} "
-        "> {log} 2>&1"
+        "python -m sharpgen download --url {params.url} --lock {params.lock:q} {params.trust} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule import_checkpoint:
@@ -30,7 +31,7 @@ rule import_checkpoint:
     shell:
         "python -m sharpgen import-checkpoint --setting {wildcards.setting} "
         "--model-id {params.imported[model]} --source {params.imported[source]} "
-        "--out {output} > {log} 2>&1"
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule train_model:
@@ -50,6 +51,6 @@ rule train_model:
         precision=get_precision,
     shell:
         "python -m sharpgen train --setting {wildcards.setting} --row {params.row} "
-        "--dataset {input.dataset} --precision {params.precision} "
-        "--threads {threads} --out-checkpoint {output.checkpoint} "
-        "--out-history {output.history} > {log} 2>&1"
+        "--dataset {input.dataset:q} --precision {params.precision} "
+        "--threads {threads} --out-checkpoint {output.checkpoint:q} "
+        "--out-history {output.history:q} > {log:q} 2>&1"

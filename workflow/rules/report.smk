@@ -15,8 +15,8 @@ rule report:
     conda:
         "../../envs/sharpgen.yaml"
     shell:
-        "python -m sharpgen report --setting {wildcards.setting} --sections {input.sections} "
-        "--tables {input.tables} --figures {input.figures} {input.subsets} --out {output} > {log} 2>&1"
+        "python -m sharpgen report --setting {wildcards.setting} --sections {input.sections:q} "
+        "--tables {input.tables:q} --figures {input.figures:q} {input.subsets:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule html_report:
@@ -45,10 +45,10 @@ rule html_report:
         threshold=get_setting_param("drift", "threshold"),
     shell:
         "python -m sharpgen html-report --setting {wildcards.setting} "
-        "--correlation {input.correlation} --granulated {input.granulated} "
-        "--reproduction {input.reproduction} {params.drift} --drift-threshold {params.threshold} "
-        "--figures {input.figures} --captures {input.captures} --curvature {input.curvature} "
-        "--radius-check {input.radius_check} --subsets {input.subsets} "
-        "--subsets-figures {input.subsets_figures} "
+        "--correlation {input.correlation:q} --granulated {input.granulated:q} "
+        "--reproduction {input.reproduction:q} {params.drift} --drift-threshold {params.threshold} "
+        "--figures {input.figures:q} --captures {input.captures:q} --curvature {input.curvature:q} "
+        "--radius-check {input.radius_check:q} --subsets {input.subsets:q} "
+        "--subsets-figures {input.subsets_figures:q} "
         "--color {params.figures[color]} --marker '{params.marker}' "
-        "--max-train-error {params.max_train_error} --out {output} > {log} 2>&1"
+        "--max-train-error {params.max_train_error} --out {output:q} > {log:q} 2>&1"

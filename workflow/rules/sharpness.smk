@@ -16,8 +16,8 @@ rule calibrate:
         precision=get_precision,
     shell:
         "python -m sharpgen calibrate --setting {wildcards.setting} --model {params.model} "
-        "--subset {input.subset} --m {params.ms} --precision {params.precision} "
-        "--threads {threads} --out {output} > {log} 2>&1"
+        "--subset {input.subset:q} --m {params.ms} --precision {params.precision} "
+        "--threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule sharpness:
@@ -45,6 +45,6 @@ rule sharpness:
         precision=get_precision,
     shell:
         "python -m sharpgen sharpness --setting {wildcards.setting} --model {params.models} "
-        "--subset {input.subset} --definitions {params.definitions} {params.only} "
-        "--cache-dir {params.cache} --calibration {input.calibration} --precision {params.precision} "
-        "--threads {threads} --out {output} > {log} 2>&1"
+        "--subset {input.subset:q} --definitions {params.definitions} {params.only} "
+        "--cache-dir {params.cache:q} --calibration {input.calibration:q} --precision {params.precision} "
+        "--threads {threads} --out {output:q} > {log:q} 2>&1"

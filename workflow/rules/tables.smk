@@ -9,7 +9,7 @@ rule models_table:
         block=get_block("sheet_keys"),
     shell:
         "python -m sharpgen models-table --setting {wildcards.setting} --block {params.block} "
-        "--out {output} > {log} 2>&1"
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule aggregate_metrics:
@@ -22,7 +22,7 @@ rule aggregate_metrics:
     conda:
         "../../envs/sharpgen.yaml"
     shell:
-        "python -m sharpgen aggregate --kind metrics --inputs {input} --out {output} > {log} 2>&1"
+        "python -m sharpgen aggregate --kind metrics --inputs {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule aggregate_sharpness:
@@ -35,7 +35,7 @@ rule aggregate_sharpness:
     conda:
         "../../envs/sharpgen.yaml"
     shell:
-        "python -m sharpgen aggregate --kind sharpness --inputs {input} --out {output} > {log} 2>&1"
+        "python -m sharpgen aggregate --kind sharpness --inputs {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule aggregate_measures:
@@ -48,7 +48,7 @@ rule aggregate_measures:
     conda:
         "../../envs/sharpgen.yaml"
     shell:
-        "python -m sharpgen aggregate --kind measures --inputs {input} --out {output} > {log} 2>&1"
+        "python -m sharpgen aggregate --kind measures --inputs {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule aggregate_history:
@@ -61,7 +61,7 @@ rule aggregate_history:
     conda:
         "../../envs/sharpgen.yaml"
     shell:
-        "python -m sharpgen aggregate --kind history --inputs {input} --out {output} > {log} 2>&1"
+        "python -m sharpgen aggregate --kind history --inputs {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule correlate:
@@ -87,17 +87,17 @@ rule correlate:
         measures=get_measures_arg,
         published=get_published_values_arg,
     shell:
-        "python -m sharpgen correlate --setting {wildcards.setting} --models {input.models} "
-        "--metrics {input.metrics} --sharpness {input.sharpness} "
+        "python -m sharpgen correlate --setting {wildcards.setting} --models {input.models:q} "
+        "--metrics {input.metrics:q} --sharpness {input.sharpness:q} "
         "--group-by {params.correlation[group_by]} --axes {params.correlation[axes]} "
         "--max-train-error {params.max_train_error} "
         "--hyperparameters {params.correlation[hyperparameters]} "
         "--resamples {params.correlation[resamples]} --confidence {params.correlation[confidence]} "
         "--seed {params.correlation[seed]} --oracle {params.correlation[oracle]} "
-        "{params.measures} {params.published} --out-table {output.table} "
-        "--out-granulated {output.granulated} --out-markdown {output.markdown} "
-        "--out-reproduction {output.reproduction} "
-        "--out-reproduction-markdown {output.reproduction_markdown} > {log} 2>&1"
+        "{params.measures} {params.published} --out-table {output.table:q} "
+        "--out-granulated {output.granulated:q} --out-markdown {output.markdown:q} "
+        "--out-reproduction {output.reproduction:q} "
+        "--out-reproduction-markdown {output.reproduction_markdown:q} > {log:q} 2>&1"
 
 
 # Accuracies evaluated here against those the collection publishes (both metrics producers).
@@ -117,6 +117,6 @@ rule drift:
     params:
         threshold=get_setting_param("drift", "threshold"),
     shell:
-        "python -m sharpgen drift --setting {wildcards.setting} --metrics {input.metrics} "
-        "--published {input.published} --threshold {params.threshold} "
-        "--out-table {output.table} --out-markdown {output.markdown} > {log} 2>&1"
+        "python -m sharpgen drift --setting {wildcards.setting} --metrics {input.metrics:q} "
+        "--published {input.published:q} --threshold {params.threshold} "
+        "--out-table {output.table:q} --out-markdown {output.markdown:q} > {log:q} 2>&1"

@@ -18,8 +18,8 @@ rule theory_dln:
         dln=config["theory"]["dln"],
     shell:
         "python -m sharpgen theory-dln --lr {params.dln[lr]} --alpha {params.dln[alpha]} "
-        "--steps {params.dln[steps]} --seed {params.dln[seed]} --out-table {output.table} "
-        "--out {output.png} {output.pdf} > {log} 2>&1"
+        "--steps {params.dln[steps]} --seed {params.dln[seed]} --out-table {output.table:q} "
+        "--out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule theory_scale:
@@ -40,7 +40,7 @@ rule theory_scale:
     shell:
         "python -m sharpgen theory-scale --alpha {params.scale[alpha]} --rho {params.scale[rho]} "
         "--n-samples {params.scale[n_samples]} --seed {params.scale[seed]} "
-        "--out-table {output.table} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--out-table {output.table:q} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule theory_linear:
@@ -61,8 +61,8 @@ rule theory_linear:
     params:
         linear=config["theory"]["linear"],
     shell:
-        "python -m sharpgen theory-linear --seed {params.linear[seed]} --out-table {output.table} "
-        "--out {output.png} {output.pdf} > {log} 2>&1"
+        "python -m sharpgen theory-linear --seed {params.linear[seed]} --out-table {output.table:q} "
+        "--out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule theory_dln_population:
@@ -86,5 +86,5 @@ rule theory_dln_population:
     shell:
         "python -m sharpgen theory-dln-population --lr {params.p[lr]} --alpha {params.p[alpha]} "
         "--seeds {params.p[seeds]} --rho-avg {params.p[rho_avg]} --rho-max {params.p[rho_max]} "
-        "--n-samples {params.p[n_samples]} --seed {params.p[seed]} --out-table {output.table} "
-        "--out-tau {output.tau} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--n-samples {params.p[n_samples]} --seed {params.p[seed]} --out-table {output.table:q} "
+        "--out-tau {output.tau:q} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharpgen import datasets, settings
+from sharpgen import datasets
+from sharpgen.loading import load_checked
 from sharpgen.log import log
 
 
@@ -31,7 +32,7 @@ def plot_curvature(
     x, y = x[:n], y[:n]
     frames = {}
     for model_id, path, arch in models:
-        model = settings.get(setting).load_model(path, arch, device)
+        model = load_checked(setting, model_id, path, arch, device)
         half_trace = compute_measure(Measure("hessian_trace", adaptive=True, samples=probes, n=n), model, (x, y), None) / 2
         rows = []
         for rho in rhos:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from sharpgen import datasets, settings, tables
+from sharpgen.loading import load_checked
 from sharpgen.log import log
 from sharpgen.measures import Measure, compute_measure
 
@@ -61,7 +62,7 @@ def measures(
             row = cached_value(cache, fingerprint)
             if row is None:
                 if model is None:
-                    model = setting_.load_model(path, arch, device)
+                    model = load_checked(setting, model_id, path, arch, device)
                     init = setting_.load_initial_state(path)
                 start = time.perf_counter()
                 value = compute_measure(measure, model, data, init)

@@ -17,7 +17,8 @@ def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, thread
     """Loss and error of every model on every split of the setting's evaluation data."""
     from sharpgen import datasets
     from sharpgen.device import job_device
-    from sharpgen.evaluate import finite_loss, loss_and_error, require_finite
+    from sharpgen.evaluate import finite_loss, loss_and_error
+    from sharpgen.loading import load_checked
     from sharpgen.progress import Progress
 
     device = job_device(threads, precision)
@@ -27,8 +28,7 @@ def evaluate_models(setting: str, models: Sequence[Model], dataset: Path, thread
     rows = []
     heads = settings.get(setting).heads()
     for model_id, path, arch in models:
-        model = setting_.load_model(path, arch, device)
-        require_finite(model, model_id, path)
+        model = load_checked(setting, model_id, path, arch, device)
         for split, (x, y) in splits.items():
             loss, error = finite_loss(*loss_and_error(model, x, y, device, head=heads.get(split)), model_id, split, path)
             rows.append({"setting": setting, "model_id": model_id, "split": split, "loss": loss, "error": error, "n_examples": len(y)})

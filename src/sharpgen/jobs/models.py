@@ -37,8 +37,9 @@ def train_model(
     setting_.save_model(model.cpu(), row, out_checkpoint, num_classes, setting_.initial_state(row, num_classes))
 
 
-def download(url: str, out: Path, lock: Path) -> None:
-    """Download ``url`` to ``out`` (resumable, atomic, verified against ``lock``), logging every 128 MiB."""
+def download(url: str, out: Path, lock: Path, trust_first: bool = False) -> None:
+    """Download ``url`` to ``out`` (resumable, atomic, verified against ``lock``; a URL the lock
+    lacks only when ``trust_first``), logging every 128 MiB."""
     from sharpgen.download import download as fetch
 
     last = [-1]
@@ -49,7 +50,7 @@ def download(url: str, out: Path, lock: Path) -> None:
             last[0] = step
             log(f"{done / 2**20:.0f} MiB" + (f" of {total / 2**20:.0f} MiB" if total else ""))
 
-    fetch(url, out, progress=progress, lock=lock)
+    fetch(url, out, progress=progress, lock=lock, trust_first=trust_first)
     log(f"{url} -> {out}")
 
 

@@ -28,8 +28,9 @@ import torch
 from torch import Tensor, nn
 
 import sharpgen
-from sharpgen import datasets, settings, tables
+from sharpgen import datasets, tables
 from sharpgen.atomic import atomic_path
+from sharpgen.loading import load_checked
 from sharpgen.log import log
 from sharpgen.sharpness import Definition, compute_sharpness, split_batches
 from sharpgen.sharpness.result import BatchResult, SharpnessResult
@@ -208,11 +209,9 @@ def sharpness(
     from sharpgen.plan import arch_key
 
     from sharpgen.device import job_device
-    from sharpgen.evaluate import require_finite
     from sharpgen.progress import Progress
 
     device = job_device(threads, precision)
-    setting_ = settings.get(setting)
     data = sharpness_data(datasets.load(subset))
     digests = {source: tensor_digest({"x": x, "y": y}) for source, (x, y) in data.items()}
     engine = engine_fingerprint()
@@ -243,8 +242,7 @@ def sharpness(
     frames, compute = [], 0.0
     for i, (model_id, path, arch) in enumerate(models):
         t0 = time.perf_counter()
-        model = setting_.load_model(path, arch, device)
-        require_finite(model, model_id, path)
+        model = load_checked(setting, model_id, path, arch, device)
         model_digest = tensor_digest(model.state_dict())
 
         def fingerprint(definition: Definition, model_digest: str = model_digest, arch: str = arch) -> str:
@@ -286,7 +284,7 @@ def calibrate(
     device = job_device(threads, precision)
     model_id, path, arch = model
     start = time.perf_counter()
-    net = settings.get(setting).load_model(path, arch, device)
+    net = load_checked(setting, model_id, path, arch, device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     load = time.perf_counter() - start

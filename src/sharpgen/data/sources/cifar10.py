@@ -11,6 +11,40 @@ import torch
 
 from sharpgen.settings.cifar import TRAIN_URL
 
+# The only globals a CIFAR-10 python batch refers to: a dict of lists, bytes and NumPy arrays
+# (the published files are Python 2 pickles; Python 3 pickles of the same dict add
+# ``_codecs.encode`` for bytes and ``_frombuffer`` for arrays). Anything else in a downloaded
+# archive is refused before it is resolved, so it never runs.
+_NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
+_BATCH_GLOBALS = {
+    *((module, name) for module in _NUMPY_CORE for name in ("_reconstruct", "scalar", "_frombuffer")),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals of the CIFAR-10 batch format."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not part of the CIFAR-10 batch format")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):  # NumPy 2 renamed numpy.core
+            module = module.replace("numpy.core.", "numpy._core.")
+        return super().find_class(module, name)
+
+
+def load_batch(fh, source: str) -> dict:
+    """One pickled CIFAR-10 batch, refusing every global the format does not use."""
+    try:
+        batch = _BatchUnpickler(fh, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as error:
+        raise ValueError(f"{source}: not a CIFAR-10 python batch ({error}); delete the archive and rerun") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise ValueError(f"{source}: not a CIFAR-10 python batch (expected a dict with data and labels)")
+    return batch
+
 CIFAR10C_URL = "https://zenodo.org/record/2535967/files/CIFAR-10-C.tar"
 MEMBER_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -42,7 +76,7 @@ def read_cifar10(archive: Path, split: str = "train") -> tuple[np.ndarray, np.nd
                 fh = tar.extractfile(member)
             except KeyError as err:
                 raise ValueError(f"{archive} lacks {member}; is it cifar-10-python.tar.gz from {TRAIN_URL}?") from err
-            batch = pickle.load(fh, encoding="bytes")
+            batch = load_batch(fh, f"{archive}:{member}")
             images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
     return np.concatenate(images), np.concatenate(labels)
