@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--load-seconds", type=float, default=10.0)
+    parser.add_argument("--no-noise-path", action="store_true", help="skip timing loop against vmap (the loop is recorded)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     cfg = merged_config(args.configfile, dict(item.split("=", 1) for item in args.config))
@@ -69,7 +70,8 @@ def main() -> None:
             ms = [m for m in ms if args.m is None or m in args.m]
             model, batch = build(setting, arch)
             c = calibrate_model(model.to(device), batch, ms, device, args.load_seconds,
-                                log=lambda line, arch=arch: print(f"{setting:7} {arch} {line}", flush=True), precision=precision)
+                                log=lambda line, arch=arch: print(f"{setting:7} {arch} {line}", flush=True),
+                                noise=not args.no_noise_path, precision=precision)
             path = args.out / setting / f"{key}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
