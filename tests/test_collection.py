@@ -1,0 +1,243 @@
+"""The generic collection setting and measures from outside the package.
+
+One end-to-end run (the tutorial's collection: random-weight timm models saved as a torch state
+dict, safetensors and {"last": ...}; a generated image folder with two shift splits; a measure
+from a module outside the package) is shared by the workflow tests; planning errors are checked
+on the planning functions, and once through ``snakemake -n``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from helpers.workflow import REPO, job_counts, snakemake, workdir
+from sharpgen import config as sharpconfig
+from sharpgen import plan, settings, tables
+
+EXAMPLES = REPO / "docs" / "examples"
+sys.path.insert(0, str(EXAMPLES))
+import make_collection  # noqa: E402 - the tutorial's own script
+
+SCHEMA = REPO / "workflow" / "schemas" / "setting.schema.yaml"
+MEASURE_ID = "mean_entropy_n32_m16"
+
+
+def block(sheet: str = "col/models.csv") -> dict:
+    return {
+        "kind": "collection",
+        "sheet": sheet,
+        "data": {
+            "train": {"path": "col/images/train"},
+            "test": {"path": "col/images/test"},
+            "shifts": {"noise": {"path": "col/images/noise"}, "dark": {"path": "col/images/dark", "n": 12}},
+            "transform": {"resize": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+        },
+        "sharpness": {"n": 32},
+        "grids": {"tiny": [{"algorithm": "average", "norm": "l2", "variant": "adaptive", "rho": 0.1, "m": 16, "n_samples": 2}]},
+        "measures": [{"kind": "param_norm"}, {"kind": "function", "function": "my_measures:mean_entropy", "n": 32, "m": 16}],
+        "correlation": {"group_by": ["family"], "hyperparameters": ["init_scale"], "resamples": 20},
+        "figures": {"targets": ["test_error", "noise_error", "dark_error"], "color": "init_scale", "marker": "family"},
+    }
+
+
+def study(**blocks: dict) -> dict:
+    off = {"dln": {"run": False, "lr": [0.1], "alpha": [0.1], "steps": 10, "seed": 0},
+           "scale": {"run": False, "alpha": [1.0], "rho": 0.5, "n_samples": 2, "seed": 0}}
+    return {"settings": list(blocks), "grid": "tiny", "theory": off, **blocks}
+
+
+def make(root: Path, models: int = 3) -> None:
+    make_collection.images(root / "col" / "images", {"train": 8, "test": 4, "noise": 4, "dark": 4})
+    make_collection.write_sheet(root / "col" / "models.csv", make_collection.models(root / "col", models))
+    plugins = root / "plugins"
+    plugins.mkdir(exist_ok=True)
+    shutil.copy(EXAMPLES / "my_measures.py", plugins / "my_measures.py")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One workflow run over the collection, in a working directory of its own."""
+    root = workdir(tmp_path_factory.mktemp("collection"))
+    make(root)
+    (root / "mine.yaml").write_text(yaml.safe_dump(study(mine=block())))
+    env = {"PYTHONPATH": os.pathsep.join([str(root / "plugins"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    snakemake(root, "--configfile", "mine.yaml", extra_env=env)
+    return root, env
+
+
+@pytest.mark.slow
+def test_a_collection_runs_through_the_workflow(run) -> None:
+    root, _ = run
+    (sys.path.insert(0, str(root / "plugins")), sharpconfig.resolve(study(mine=_at(root, block())), SCHEMA))
+    t = root / "results" / "tables" / "mine"
+    models = tables.read(t / "models.parquet", tables.models_schema("mine"))
+    assert list(models["model_id"]) == ["model0", "model1", "model2"]
+    assert dict(settings.get("mine").columns)["init_scale"] == "float64" and dict(settings.get("mine").columns)["seed"] == "int64"
+    metrics = tables.read(t / "metrics.parquet", tables.METRICS)
+    assert set(metrics["split"]) == {"train", "test", "shift:noise", "shift:dark"}
+    assert set(metrics.loc[metrics["split"] == "shift:dark", "n_examples"]) == {12}
+    sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)
+    assert len(sharp) == 3 and sharp["sharpness_loss"].notna().all()
+    measures = tables.read(t / "measures.parquet", tables.MEASURES)
+    assert sorted(measures.loc[measures["measure"] == MEASURE_ID, "model_id"]) == ["model0", "model1", "model2"]
+    assert measures["value"].notna().all()
+    corr = tables.read(t / "correlation.parquet", tables.CORRELATION)
+    assert MEASURE_ID in set(corr["definition"]) and {"noise_error", "dark_error"} <= set(corr["target"])
+    assert MEASURE_ID in (root / "results" / "report" / "mine.md").read_text()
+    assert MEASURE_ID in (root / "results" / "report" / "mine.html").read_text()
+    assert (root / "results" / "figures" / "mine" / f"{sharp['definition'].iloc[0]}.png").stat().st_size > 0
+
+
+def _at(root: Path, b: dict) -> dict:
+    """The block with its paths under ``root`` (for planning in this process)."""
+    b = copy.deepcopy(b)
+    b["sheet"] = str(root / b["sheet"])
+    for spec in [b["data"]["train"], b["data"]["test"], *b["data"]["shifts"].values()]:
+        spec["path"] = str(root / spec["path"])
+    return b
+
+
+@pytest.mark.slow
+def test_rerunning_changes_nothing_and_a_new_model_computes_only_itself(run) -> None:
+    root, env = run
+    assert "Nothing to be done" in snakemake(root, "-n", "--configfile", "mine.yaml", extra_env=env).stdout
+    sheet = root / "col" / "models.csv"
+    rows = pd.read_csv(sheet).to_dict("records") + make_collection.models(root / "col", 1, start=3)
+    make_collection.write_sheet(root / "more.csv", rows)
+    (root / "more.yaml").write_text(yaml.safe_dump(study(mine=block(sheet="more.csv"))))
+    shutil.copy(sheet, root / "col" / "models.orig")
+    (root / "more.csv").replace(sheet)
+    counts = job_counts(snakemake(root, "-n", "--configfile", "mine.yaml", extra_env=env).stdout)
+    (root / "col" / "models.orig").replace(sheet)
+    assert counts["sharpness"] == 1 and counts["evaluate_models"] == 1 and counts["measures"] == 1 and counts["import_checkpoint"] == 1
+    assert "prepare_dataset" not in counts and "prepare_subset" not in counts
+
+
+@pytest.mark.slow
+def test_a_changed_measure_recomputes_only_its_own_values(run) -> None:
+    root, env = run
+    cache = root / "results" / "cache" / "measures" / "mine"
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.parquet")}
+    module = root / "plugins" / "my_measures.py"
+    module.write_text(module.read_text().replace("return total / count", "return 2 * total / count"))
+    snakemake(root, "--configfile", "mine.yaml", extra_env=env)
+    changed = sorted(p.name for p, t in before.items() if p.stat().st_mtime_ns != t)
+    assert changed == [f"{MEASURE_ID}.parquet"] * 3
+    measures = tables.read(root / "results" / "tables" / "mine" / "measures.parquet", tables.MEASURES)
+    assert measures.loc[measures["measure"] == MEASURE_ID, "value"].gt(0).all()
+
+
+@pytest.mark.slow
+def test_a_bad_sheet_stops_snakemake_at_planning(run) -> None:
+    root, env = run
+    bad = root / "col" / "bad.csv"
+    bad.write_text((root / "col" / "models.csv").read_text().replace("checkpoints/model1.safetensors", "checkpoints/gone.pt"))
+    (root / "bad.yaml").write_text(yaml.safe_dump(study(mine=block(sheet="col/bad.csv"))))
+    result = snakemake(root, "-n", "--configfile", "bad.yaml", extra_env=env, check=False)
+    assert result.returncode != 0
+    assert "bad.csv line 3 (model_id 'model1'), column 'checkpoint': missing checkpoint 'checkpoints/gone.pt'" in result.stdout + result.stderr
+
+
+# --- planning, without the workflow ---
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sheets")
+    make(root, models=3)
+    sys.path.insert(0, str(root / "plugins"))
+    return root
+
+
+def resolve(root: Path, edit=None, **changes) -> dict:
+    """Plan a block whose sheet is the made one, edited by ``edit(text)``; returns the blocks."""
+    text = (root / "col" / "models.csv").read_text()
+    (root / "col" / "edited.csv").write_text(edit(text) if edit else text)
+    b = _at(root, block()) | {"sheet": str(root / "col" / "edited.csv")} | changes
+    return sharpconfig.resolve(study(mine=b), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("edit", "changes", "message"),
+    [
+        (lambda t: t.replace("checkpoints/model2.pth", "checkpoints/nowhere.pth"), {},
+         "edited.csv line 4 (model_id 'model2'), column 'checkpoint': missing checkpoint 'checkpoints/nowhere.pth'"),
+        (lambda t: t.replace("timm:test_resnet(num_classes=3)", "timm:no_such_net"), {},
+         "edited.csv line 3 (model_id 'model1'), column 'arch': unknown architecture 'timm:no_such_net': timm has no model 'no_such_net'"),
+        (lambda t: t.replace("model2,", "model0,"), {},
+         "edited.csv line 4 (model_id 'model0'), column 'model_id': duplicated id (also"),
+        (lambda t: t.replace(",0.75,", ",fast,"), {},
+         "edited.csv line 3 (model_id 'model1'), column 'init_scale': 'fast' is not float64"),
+        (None, {"columns": {"family": "int64"}},
+         "edited.csv line 2 (model_id 'model0'), column 'family': 'test_vit' is not int64"),
+        (lambda t: t.replace("timm:test_resnet(num_classes=3)", "nowhere_module:net"), {},
+         "column 'arch': unknown architecture 'nowhere_module:net': module 'nowhere_module'"),
+    ],
+)
+def test_a_bad_sheet_names_the_row_and_column(made, edit, changes, message) -> None:
+    with pytest.raises((ValueError, FileNotFoundError)) as error:
+        resolve(made, edit, **changes)
+    assert message in str(error.value)
+
+
+def test_config_keys_are_named(made) -> None:
+    with pytest.raises(ValueError, match=r"config mine.columns: \['nope'\] are not columns"):
+        resolve(made, columns={"nope": "int64"})
+    with pytest.raises(ValueError, match=r"config mine\.kind: unknown setting kind 'colection'"):
+        resolve(made, kind="colection")
+    blocks = resolve(made, measures=[{"kind": "function", "function": "not_a_module:f"}])
+    with pytest.raises(ValueError, match=r"config mine\.measures\[0\]\.function: module 'not_a_module'"):
+        plan.measure_specs("mine", blocks["mine"])
+
+
+def test_two_blocks_of_one_kind_plan_side_by_side(made) -> None:
+    b = _at(made, block())
+    blocks = sharpconfig.resolve(study(mine=b, theirs=b | {"sharpness": {"n": 16}}), SCHEMA)
+    sheets = {name: plan.model_sheet(name, blocks[name]) for name in blocks}
+    assert set(sheets["mine"]["setting"]) == {"mine"} and set(sheets["theirs"]["setting"]) == {"theirs"}
+    assert list(sheets["mine"]["source"]) == ["local"] * 3
+    assert [f for f in sheets["mine"]["filename"]] == ["model0.pt", "model1.safetensors", "model2.pth"]
+    assert settings.get("theirs").columns == settings.get("mine").columns
+    specs = plan.measure_specs("mine", blocks["mine"])
+    assert specs[1]["function"] == "my_measures:mean_entropy" and len(specs[1]["digest"]) == 16
+
+
+def test_every_checkpoint_format_loads_the_saved_weights(made) -> None:
+    import torch
+
+    from sharpgen.networks.factory import load_model, resolve
+
+    for i, name in enumerate(["model0.pt", "model1.safetensors", "model2.pth"]):
+        arch = make_collection.ARCHS[i % 2]
+        torch.manual_seed(i)
+        expected = resolve(arch)()
+        with torch.no_grad():
+            for p in expected.parameters():
+                p.mul_(0.5 + 0.25 * i)
+        got = load_model(made / "col" / "checkpoints" / name, arch)
+        assert all(torch.equal(a, b) for a, b in zip(expected.state_dict().values(), got.state_dict().values(), strict=True))
+
+
+def test_an_outside_measure_gets_its_batches_and_its_own_cache_key(made) -> None:
+    import torch
+
+    import my_measures
+    from sharpgen.measures import Measure, compute_measure
+
+    measure = Measure.from_dict({"kind": "function", "function": "my_measures:mean_entropy", "n": 10, "m": 4})
+    assert measure.id == "mean_entropy_n10_m4"
+    model = torch.nn.Linear(5, 3)
+    x, y = torch.randn(12, 5), torch.arange(12) % 3
+    assert compute_measure(measure, model, (x, y), None) == pytest.approx(my_measures.mean_entropy(model, [(x[:10], y[:10])]))
+    assert measure.source() == Measure.from_dict({"kind": "function", "function": "my_measures:mean_entropy"}).source()
+    assert measure.source() != Measure(kind="param_norm").source()
+    with pytest.raises(ValueError, match="goes with kind function"):
+        Measure(kind="param_norm", function="my_measures:mean_entropy")
