@@ -122,17 +122,16 @@ def test_rerunning_changes_nothing_and_a_new_model_computes_only_itself(run) -> 
 
 
 @pytest.mark.slow
-def test_a_changed_measure_recomputes_only_its_own_values(run) -> None:
+def test_a_changed_measure_reruns_the_measure_jobs_only(run) -> None:
     root, env = run
-    cache = root / "results" / "cache" / "measures" / "mine"
-    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.parquet")}
     module = root / "plugins" / "my_measures.py"
-    module.write_text(module.read_text().replace("return total / count", "return 2 * total / count"))
-    snakemake(root, "--configfile", "mine.yaml", extra_env=env)
-    changed = sorted(p.name for p, t in before.items() if p.stat().st_mtime_ns != t)
-    assert changed == [f"{MEASURE_ID}.parquet"] * 3
-    measures = tables.read(root / "results" / "tables" / "mine" / "measures.parquet", tables.MEASURES)
-    assert measures.loc[measures["measure"] == MEASURE_ID, "value"].gt(0).all()
+    original = module.read_text()
+    module.write_text(original.replace("return total / count", "return 2 * total / count"))
+    try:
+        counts = job_counts(snakemake(root, "-n", "--configfile", "mine.yaml", extra_env=env).stdout)
+    finally:
+        module.write_text(original)
+    assert counts["measures"] == 3 and "sharpness" not in counts and "evaluate_models" not in counts
 
 
 @pytest.mark.slow
@@ -241,3 +240,29 @@ def test_an_outside_measure_gets_its_batches_and_its_own_cache_key(made) -> None
     assert measure.source() != Measure(kind="param_norm").source()
     with pytest.raises(ValueError, match="goes with kind function"):
         Measure(kind="param_norm", function="my_measures:mean_entropy")
+
+
+def test_a_changed_function_invalidates_exactly_its_cache(tmp_path) -> None:
+    import importlib
+
+    import torch
+
+    from sharpgen import datasets
+    from sharpgen.jobs.measures import measures
+    from sharpgen.measures import Measure
+
+    module = tmp_path / "two_measures.py"
+    module.write_text("def first(model, batches):\n    return 1.0\n\n\ndef second(model, batches):\n    return 2.0\n")
+    sys.path.insert(0, str(tmp_path))
+    torch.save(torch.nn.Linear(4, 3).state_dict(), tmp_path / "m.pt")
+    datasets.save({"sharpness": (torch.randn(8, 4), torch.arange(8) % 3)}, tmp_path / "subset.pt")
+    chosen = [Measure.from_dict({"kind": "function", "function": f"two_measures:{f}", "n": 8, "m": 4}) for f in ("first", "second")]
+    args = ("collection", [("m", tmp_path / "m.pt", "torch.nn:Linear(in_features=4, out_features=3)")], tmp_path / "subset.pt", chosen, tmp_path / "cache", 1)
+    measures(*args, tmp_path / "out.parquet")
+    cache = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "m").iterdir()}
+    module.write_text(module.read_text().replace("return 2.0", "return 3.0"))
+    importlib.reload(importlib.import_module("two_measures"))
+    measures(*args, tmp_path / "out.parquet")
+    changed = sorted(p.name for p in (tmp_path / "cache" / "m").iterdir() if p.stat().st_mtime_ns != cache[p.name])
+    assert changed == ["second_n8_m4.parquet"]
+    assert list(tables.read(tmp_path / "out.parquet", tables.MEASURES)["value"]) == [1.0, 3.0]

@@ -134,6 +134,9 @@ def resolve(config: Mapping[str, Any], common_schema: str | Path) -> dict[str, d
         if key not in TOP_LEVEL and key not in known and key not in config["settings"]:
             raise ValueError(f"config: unknown key {key!r}; top-level keys are {', '.join(TOP_LEVEL)} and setting blocks ({', '.join(known)})")
     kinds = {name: (config.get(name) or {}).get("kind", name) for name in config["settings"]}
+    for name, kind in kinds.items():
+        if kind != name and kind not in known:
+            raise ValueError(f"config {name}.kind: unknown setting kind {kind!r}; known kinds: {', '.join(known)}")
     unknown = [name for name, kind in kinds.items() if kind not in known]
     if unknown:
         raise ValueError(

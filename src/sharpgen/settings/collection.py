@@ -56,9 +56,14 @@ def _where(sheet: Path, i: int, model_id: Any, column: str) -> str:
     return f"{sheet} {line} (model_id {model_id!r}), column {column!r}"
 
 
+def _is_text(values: pd.Series) -> bool:
+    """Whether a column holds text (a CSV's, or a Parquet string column)."""
+    return values.dtype == object or pd.api.types.is_string_dtype(values)
+
+
 def _cast(values: pd.Series, dtype: str, sheet: Path, ids: pd.Series, column: str) -> pd.Series:
     """``values`` (text or typed) as ``dtype``; an error names the first row that is not one."""
-    if values.dtype != object and dtype != "bool":
+    if not _is_text(values) and dtype != "bool":
         try:
             return values.astype(_PANDAS[dtype])
         except (TypeError, ValueError):
@@ -87,7 +92,7 @@ def _cast(values: pd.Series, dtype: str, sheet: Path, ids: pd.Series, column: st
 def _infer(values: pd.Series) -> str:
     """The dtype of an undeclared column: its Parquet type, else the narrowest that reads its CSV
     values (numeric as soon as one value is a number: a word among numbers is an error)."""
-    if values.dtype != object and str(values.dtype) != "string":
+    if not _is_text(values):
         kind = values.dtype.kind
         return {"b": "bool", "i": "int64", "u": "int64", "f": "float64"}.get(kind, "string")
     text = values.astype("string").str.strip()
