@@ -76,7 +76,7 @@ def run(tmp_path_factory):
 @pytest.mark.slow
 def test_a_collection_runs_through_the_workflow(run) -> None:
     root, _ = run
-    (sys.path.insert(0, str(root / "plugins")), sharpconfig.resolve(study(mine=_at(root, block())), SCHEMA))
+    sharpconfig.resolve(study(mine=_at(root, block())), SCHEMA)  # binds "mine" in this process, to read its tables
     t = root / "results" / "tables" / "mine"
     models = tables.read(t / "models.parquet", tables.models_schema("mine"))
     assert list(models["model_id"]) == ["model0", "model1", "model2"]
@@ -266,3 +266,34 @@ def test_a_changed_function_invalidates_exactly_its_cache(tmp_path) -> None:
     changed = sorted(p.name for p in (tmp_path / "cache" / "m").iterdir() if p.stat().st_mtime_ns != cache[p.name])
     assert changed == ["second_n8_m4.parquet"]
     assert list(tables.read(tmp_path / "out.parquet", tables.MEASURES)["value"]) == [1.0, 3.0]
+
+
+def test_any_kind_serves_a_block_of_another_name() -> None:
+    blocks = sharpconfig.resolve({"settings": ["small"], "grid": "default", "small": {"kind": "digits", "zoo": {"seeds": [3]}}}, SCHEMA)
+    sheet = plan.model_sheet("small", blocks["small"])
+    assert set(sheet["setting"]) == {"small"} and set(sheet["seed"]) == {3}
+    assert settings.get("small").name == "small" and settings.get("digits").name == "digits"
+    assert '"small":{"kind":"digits"' in settings.bindings()
+
+
+def test_torchvision_and_transformers_architectures_load_their_state_dicts(tmp_path) -> None:
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from sharpgen.networks.factory import check, load_model, resolve
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "vit", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                  "intermediate_size": 32, "image_size": 32, "patch_size": 8, "num_labels": 3}))
+    x = torch.randn(2, 3, 32, 32)
+    for arch in ("torchvision:mobilenet_v3_small(num_classes=3)", f"transformers:ViTForImageClassification(config={str(config)!r})"):
+        assert check(arch) is None
+        model = resolve(arch)().eval()
+        inner = model.inner if arch.startswith("transformers") else model
+        save_file({k: v.contiguous() for k, v in inner.state_dict().items()}, str(tmp_path / "w.safetensors"))
+        with torch.no_grad():
+            assert torch.equal(load_model(tmp_path / "w.safetensors", arch).eval()(x), model(x))
+    assert "torchvision has no model 'resnet_x'" in check("torchvision:resnet_x")
+    assert "needs config=" in check("transformers:ViTForImageClassification")

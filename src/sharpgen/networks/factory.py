@@ -74,22 +74,19 @@ def check(arch: str) -> str | None:
     return None if hasattr(importlib.import_module(module), name) else f"module {module!r} has no function {name!r}"
 
 
-class _Logits:
-    """Wraps a transformers classifier so that calling it returns its logits."""
+def _logits(model: nn.Module) -> nn.Module:
+    """A transformers classifier whose call returns its logits (its weights under ``inner.``)."""
+    from torch import nn
 
-    @staticmethod
-    def wrap(model: nn.Module) -> nn.Module:
-        from torch import nn
+    class Logits(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
 
-        class Logits(nn.Module):
-            def __init__(self, inner: nn.Module) -> None:
-                super().__init__()
-                self.inner = inner
+        def forward(self, x):
+            return self.inner(x).logits
 
-            def forward(self, x):
-                return self.inner(x).logits
-
-        return Logits(model)
+    return Logits(model)
 
 
 def resolve(arch: str) -> Callable[[], nn.Module]:
@@ -108,7 +105,7 @@ def resolve(arch: str) -> Callable[[], nn.Module]:
 
         cls = getattr(transformers, name)
         options = {k: v for k, v in kwargs.items() if k != "config"}
-        return lambda: _Logits.wrap(cls(cls.config_class.from_json_file(kwargs["config"]), **options))
+        return lambda: _logits(cls(cls.config_class.from_json_file(kwargs["config"]), **options))
     try:
         factory = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as err:

@@ -165,7 +165,7 @@ def read_sheet(name: str, block: Mapping[str, Any]) -> tuple[pd.DataFrame, tuple
     columns = list(LOCATION)
     for column in (c for c in raw.columns if c not in REQUIRED):
         dtype = declared.get(column) or _infer(raw[column])
-        sheet[column] = _cast(raw[column], dtype, path, ids, column).to_numpy()
+        sheet[column] = _cast(raw[column], dtype, path, ids, column)
         columns.append((column, dtype))
     for column in block.get("published", {}):
         if column not in sheet or dict(columns)[column] != "float64":
