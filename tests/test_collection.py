@@ -297,3 +297,19 @@ def test_torchvision_and_transformers_architectures_load_their_state_dicts(tmp_p
             assert torch.equal(load_model(tmp_path / "w.safetensors", arch).eval()(x), model(x))
     assert "torchvision has no model 'resnet_x'" in check("torchvision:resnet_x")
     assert "needs config=" in check("transformers:ViTForImageClassification")
+
+
+def test_an_entry_point_of_the_group_names_a_measure(tmp_path, monkeypatch) -> None:
+    info = tmp_path / "my_measures_pkg-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-measures-pkg\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[sharpgen.measures]\nmean_entropy = my_measures:mean_entropy\n")
+    shutil.copy(EXAMPLES / "my_measures.py", tmp_path / "my_measures.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    specs = plan.measure_specs("mine", {"measures": [{"kind": "function", "function": "mean_entropy", "n": 8}]})
+    assert specs[0]["function"] == "my_measures:mean_entropy" and specs[0]["name"] == "mean_entropy"
+    from sharpgen.measures import Measure
+
+    assert Measure.from_dict(specs[0]).id == "mean_entropy_n8_m128"
+    with pytest.raises(ValueError, match=r"'entropy' is neither module:function nor an entry point of group sharpgen.measures \(installed: \['mean_entropy'\]\)"):
+        plan.measure_specs("mine", {"measures": [{"kind": "function", "function": "entropy"}]})
