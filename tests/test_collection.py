@@ -69,7 +69,7 @@ def run(tmp_path_factory):
     make(root)
     (root / "mine.yaml").write_text(yaml.safe_dump(study(mine=block())))
     env = {"PYTHONPATH": os.pathsep.join([str(root / "plugins"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    snakemake(root, "--configfile", "mine.yaml", extra_env=env)
+    snakemake(root, "--configfile", "mine.yaml", extra_env=env, timeout=2400)
     return root, env
 
 
