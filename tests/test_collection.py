@@ -55,7 +55,7 @@ def study(**blocks: dict) -> dict:
 
 
 def make(root: Path, models: int = 3) -> None:
-    make_collection.images(root / "col" / "images", {"train": 8, "test": 4, "noise": 4, "dark": 4})
+    make_collection.images(root / "col" / "images", {"train": 12, "test": 4, "noise": 4, "dark": 4})
     make_collection.write_sheet(root / "col" / "models.csv", make_collection.models(root / "col", models))
     plugins = root / "plugins"
     plugins.mkdir(exist_ok=True)
@@ -190,6 +190,8 @@ def test_a_bad_sheet_names_the_row_and_column(made, edit, changes, message) -> N
 def test_config_keys_are_named(made) -> None:
     with pytest.raises(ValueError, match=r"config mine.columns: \['nope'\] are not columns"):
         resolve(made, columns={"nope": "int64"})
+    with pytest.raises(ValueError, match=r"config mine.sharpness.n = 64 exceeds the 36 training examples"):
+        plan.check_block("mine", resolve(made, sharpness={"n": 64})["mine"], plan.model_sheet("mine", resolve(made)["mine"]))
     with pytest.raises(ValueError, match=r"config mine\.kind: unknown setting kind 'colection'"):
         resolve(made, kind="colection")
     blocks = resolve(made, measures=[{"kind": "function", "function": "not_a_module:f"}])

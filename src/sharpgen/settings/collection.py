@@ -236,7 +236,11 @@ class UserCollection(Setting):
         return tuple(self._splits(block))
 
     def train_size(self, block: Mapping[str, Any]) -> int | None:
-        return block["data"]["train"].get("n")
+        """``n`` of the train split, else the images of an image folder (files: unknown at planning)."""
+        train = block["data"]["train"]
+        folder = Path(train["path"])
+        count = sum(1 for c in folder.iterdir() if c.is_dir() for _ in c.iterdir()) if folder.is_dir() else None
+        return min(filter(None, (train.get("n"), count)), default=None)
 
     def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
         return {"dataset": Ref("dataset")}
