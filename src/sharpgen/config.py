@@ -97,7 +97,7 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def block_schema(name: str, common: Mapping[str, Any]) -> dict[str, Any]:
-    """The schema of setting ``name``'s block: the common keys plus the setting's own."""
+    """The schema of a block of the setting (kind) ``name``: the common keys plus the setting's own."""
     setting = settings.get(name)
     schema = copy.deepcopy(dict(common))
     schema["properties"].update(copy.deepcopy(dict(setting.block_schema)))
@@ -107,10 +107,11 @@ def block_schema(name: str, common: Mapping[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def validate_block(name: str, block: Mapping[str, Any], common: Mapping[str, Any]) -> dict[str, Any]:
-    """Setting ``name``'s block, completed with the setting's and the schema's defaults."""
-    schema = block_schema(name, common)
-    out = _merge(settings.get(name).defaults, block)
+def validate_block(name: str, block: Mapping[str, Any], common: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """The block ``name`` of setting ``kind`` (default: ``name``), completed with the setting's and the schema's defaults."""
+    kind = kind or name
+    schema = block_schema(kind, common)
+    out = _merge(settings.get(kind).defaults, block)
     errors = sorted(Validator(schema).iter_errors(out), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
@@ -124,10 +125,11 @@ def load_common(path: str | Path) -> dict[str, Any]:
 
 
 def check_top_level(config: Mapping[str, Any]) -> None:
-    """Every top-level key besides ``settings``, ``grid`` and ``theory`` must name a registered setting."""
+    """Every top-level key besides ``settings``, ``grid`` and ``theory`` must name a registered
+    setting or a block of ``settings`` (one that names its kind, e.g. ``kind: collection``)."""
     known = settings.names()
     for key in config:
-        if key not in TOP_LEVEL and key not in known:
+        if key not in TOP_LEVEL and key not in known and key not in config.get("settings", []):
             raise ValueError(
                 f"config: unknown key {key!r} at the top level; known: {', '.join(TOP_LEVEL)} and the setting blocks "
                 f"({', '.join(known)})"
@@ -135,11 +137,24 @@ def check_top_level(config: Mapping[str, Any]) -> None:
 
 
 def resolve(config: Mapping[str, Any], common_schema: str | Path) -> dict[str, dict[str, Any]]:
-    """Validated blocks of the settings the config runs, by name."""
+    """Validated blocks of the settings the config runs, by name. Blocks that name their kind
+    (and every block of a kind described by its block) are bound (``sharpgen.settings.bind``)."""
     check_top_level(config)
     known = settings.names()
-    unknown = [s for s in config["settings"] if s not in known]
+    kinds = {name: (config.get(name) or {}).get("kind", name) for name in config["settings"]}
+    for name, kind in kinds.items():
+        if kind != name and kind not in known:
+            raise ValueError(f"config {name}.kind: unknown setting kind {kind!r}; known kinds: {', '.join(known)}")
+    unknown = [name for name, kind in kinds.items() if kind not in known]
     if unknown:
-        raise ValueError(f"config settings: unknown setting(s) {unknown}; known settings: {', '.join(known)}")
+        raise ValueError(
+            f"config settings: unknown setting(s) {unknown}; known settings: {', '.join(known)} "
+            "(or give a block of that name with `kind:`, e.g. kind: collection)"
+        )
     common = load_common(common_schema)
-    return {name: validate_block(name, config.get(name) or {}, common) for name in config["settings"]}
+    out = {}
+    for name, kind in kinds.items():
+        out[name] = validate_block(name, config.get(name) or {}, common, kind)
+        if kind != name or settings.get(kind).from_block:
+            settings.bind(name, kind, out[name])
+    return out

@@ -23,12 +23,20 @@ measure has a positive tau), following Jiang et al. (2020, Table 5):
   ``adaptive``, of C H C with C = diag(|w|): the rho -> 0 limits of adaptive sharpness.
 
 Data-dependent measures use the first ``n`` examples of the sharpness data, in eval mode.
+
+A measure from outside the package (kind ``function``) is any function ``f(model, batches) ->
+float`` named ``module:function``: ``model`` in eval mode on its device, ``batches`` a list of
+(x, y) pairs on that device, the first ``n`` examples of the sharpness data in batches of ``m``.
+Its id is ``<name>_n<n>_m<m>`` (``name``: the function's, or the entry point's of the group
+``sharpgen.measures``); its cache is keyed by the function's source (README: Measures).
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -39,7 +47,7 @@ from torch.func import functional_call
 
 KINDS = (
     "param_norm", "dist_init", "frobenius_sum", "frobenius_product", "spectral_sum", "spectral_product",
-    "path_norm", "inverse_margin", "pacbayes_sigma", "hessian_trace", "hessian_eig",
+    "path_norm", "inverse_margin", "pacbayes_sigma", "hessian_trace", "hessian_eig", "function",
 )
 DATA_KINDS = ("inverse_margin", "pacbayes_sigma", "hessian_trace", "hessian_eig")
 ADAPTIVE_KINDS = ("pacbayes_sigma", "hessian_trace", "hessian_eig")
@@ -57,10 +65,16 @@ class Measure:
     percentile: float = 10.0  # inverse_margin
     threshold: float = 0.1  # pacbayes_sigma: allowed increase of the average loss
     seed: int = 0
+    function: str = ""  # kind function: module:function
+    name: str = ""  # kind function: the id's stem (default: the function's name)
+    m: int = 128  # kind function: examples per batch
+    digest: str = ""  # kind function: digest of its module at planning (reruns the job when it changes)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown measure kind {self.kind!r}; valid: {', '.join(KINDS)}")
+        if (self.kind == "function") != bool(self.function):
+            raise ValueError(f"measure {self.kind}: `function: module:function` goes with kind function, and only with it")
         if self.adaptive and self.kind not in ADAPTIVE_KINDS:
             raise ValueError(f"measure {self.kind} has no adaptive variant (only {', '.join(ADAPTIVE_KINDS)})")
 
@@ -75,7 +89,24 @@ class Measure:
             parts += [f"s{self.samples}", f"n{self.n}"]
         elif self.kind == "hessian_eig":
             parts += [f"it{self.iters}", f"n{self.n}"]
+        elif self.kind == "function":
+            parts = [self.name or self.function.rpartition(":")[2], f"n{self.n}", f"m{self.m}"]
         return "_".join(parts)
+
+    def callable(self) -> Callable[[nn.Module, list[tuple[Tensor, Tensor]]], float]:
+        """The function of a measure of kind function."""
+        module, _, name = self.function.partition(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"measure {self.function!r}: cannot import it ({error})") from None
+
+    def source(self) -> bytes:
+        """What the cache of this measure's values depends on: the function's source for kind
+        function, this module's for the built-in kinds."""
+        if self.kind == "function":
+            return inspect.getsource(self.callable()).encode()
+        return inspect.getsource(inspect.getmodule(Measure)).encode()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -198,6 +229,9 @@ def compute_measure(
     device = next(model.parameters()).device
     x, y = data[0][: measure.n].to(device), data[1][: measure.n].to(device)
     kind = measure.kind
+    if kind == "function":
+        batches = [(x[i : i + measure.m], y[i : i + measure.m]) for i in range(0, len(y), measure.m)]
+        return float(measure.callable()(model, batches))
     if kind == "param_norm":
         return math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in model.parameters()))
     if kind == "dist_init":

@@ -7,9 +7,12 @@ graph; every setting-specific answer comes from the setting's module.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import re
 from collections.abc import Mapping
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,6 +29,7 @@ VARIANTS = {
 }
 FAMILY_LISTS = ("variant", "rho", "m", "n_iters", "data")
 ABLATIONS = ("m", "n_iters", "data")  # appendix H: tau against each, the other fields fixed
+MEASURE_GROUP = "sharpgen.measures"  # entry-point group of measures from outside the package
 
 
 def project(block: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -36,7 +40,7 @@ def project(block: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 def model_sheet(name: str, block: Mapping[str, Any]) -> pd.DataFrame:
     """The model sheet of setting ``name``, checked: the declared columns, unique ids, known sources."""
     setting = settings.get(name)
-    sheet = setting.sheet(block)
+    sheet = setting.sheet(block).assign(setting=name)  # a block of another name serves its kind
     expected = [*SHEET_COLUMNS, *(c for c, _ in setting.columns)]
     if list(sheet.columns) != expected:
         missing = [c for c in expected if c not in sheet.columns]
@@ -247,3 +251,32 @@ def check_block(name: str, block: Mapping[str, Any], sheet: pd.DataFrame) -> Non
     n, size = block["sharpness"]["n"], setting.train_size(block)
     if size is not None and n > size:
         raise ValueError(f"config {name}.sharpness.n = {n} exceeds the {size} training examples of setting {name}; lower it")
+
+
+def measure_specs(name: str, block: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The block's measures, each of kind function resolved to ``module:function`` (an entry
+    point of ``MEASURE_GROUP`` by its name) and stamped with its module's digest, so that a
+    changed function reruns the measure jobs; its module is found, not imported."""
+    out = []
+    for i, spec in enumerate(block["measures"]):
+        spec = dict(spec)
+        if spec["kind"] == "function":
+            where = f"config {name}.measures[{i}].function"
+            target = spec.get("function")
+            if not target:
+                raise ValueError(f"{where}: kind function needs `function: module:function` (or an entry point of {MEASURE_GROUP})")
+            if ":" not in target:
+                points = {p.name: p.value for p in entry_points(group=MEASURE_GROUP)}
+                if target not in points:
+                    raise ValueError(f"{where}: {target!r} is neither module:function nor an entry point of group {MEASURE_GROUP} (installed: {sorted(points)})")
+                spec = {"name": target, **spec, "function": points[target]}
+            module = spec["function"].partition(":")[0]
+            try:
+                found = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                found = None
+            if found is None or not found.origin or not Path(found.origin).is_file():
+                raise ValueError(f"{where}: module {module!r} of {spec['function']!r} is not importable (is it on PYTHONPATH or installed?)")
+            spec["digest"] = hashlib.sha256(Path(found.origin).read_bytes()).hexdigest()[:16]
+        out.append(spec)
+    return out

@@ -2,6 +2,7 @@
 # differs between settings comes from the setting's module (sharpgen.settings); this file maps
 # it onto the path grammar of the Snakefile.
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -22,6 +23,8 @@ validate(config, "../schemas/config.schema.yaml")
 BLOCKS = resolve(
     config, Path(workflow.basedir) / "workflow/schemas/setting.schema.yaml"
 )
+# blocks that name their kind (kind: collection) reach the jobs' settings registry this way
+os.environ[settings.ENV_BLOCKS] = settings.bindings()
 SETTINGS = list(BLOCKS)
 SHEETS = {s: plan.model_sheet(s, BLOCKS[s]) for s in SETTINGS}
 for s in SETTINGS:
@@ -46,6 +49,7 @@ VIEWS = {
 JOBS = {s: plan.jobs(SHEETS[s], BLOCKS[s]["sharpness"]["shards"]) for s in SETTINGS}
 CALIBRATED = {s: plan.calibration_models(SHEETS[s]) for s in SETTINGS}
 DOWNLOADS = {s: plan.downloads(s, BLOCKS[s], SHEETS[s]) for s in SETTINGS}
+MEASURES = {s: plan.measure_specs(s, BLOCKS[s]) for s in SETTINGS}
 
 
 wildcard_constraints:
@@ -229,7 +233,7 @@ def get_job_selection(wildcards):
 
 
 def get_measures_json(wildcards):
-    return as_json(BLOCKS[wildcards.setting]["measures"])
+    return as_json(MEASURES[wildcards.setting])
 
 
 def get_job_measures(wildcards):

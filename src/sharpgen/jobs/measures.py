@@ -8,7 +8,6 @@ measure computes only it.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +20,9 @@ from sharpgen.log import log
 from sharpgen.measures import Measure, compute_measure
 
 
-def measures_fingerprint(checkpoint_sha: str, subset_sha: str) -> str:
-    source = importlib.resources.files("sharpgen").joinpath("measures.py").read_bytes()
+def measures_fingerprint(checkpoint_sha: str, subset_sha: str, source: bytes) -> str:
+    """The cache key of one (model, measure) pair: checkpoint, data and the measure's source
+    (``Measure.source``: a changed function invalidates its own values only)."""
     return hashlib.sha256(f"{checkpoint_sha}:{subset_sha}:".encode() + source).hexdigest()[:24]
 
 
@@ -54,10 +54,12 @@ def measures(
     log(f"{len(models)} models x {len(chosen)} measures, device {device}")
     pairs = Progress("pairs", len(models) * len(chosen), unit="pair")
     rows = []
+    sources = {measure.id: measure.source() for measure in chosen}
     for model_id, path, arch in models:
-        fingerprint = measures_fingerprint(sha256_file(path), subset_sha)
+        checkpoint_sha = sha256_file(path)
         model, init = None, None
         for measure in chosen:
+            fingerprint = measures_fingerprint(checkpoint_sha, subset_sha, sources[measure.id])
             cache = cache_dir / model_id / f"{measure.id}.parquet"
             row = cached_value(cache, fingerprint)
             if row is None:

@@ -65,6 +65,17 @@ class Setting:
     data_keys: ClassVar[tuple[str, ...]] = ()
     # evaluation split -> how many of its first examples are evaluated (all when absent)
     eval_sizes: ClassVar[Mapping[str, int]] = {}
+    # the block describes the models and data (a generic kind): every block is bound (``bound``)
+    from_block: ClassVar[bool] = False
+
+    def bound(self, name: str, block: Mapping[str, Any]) -> Setting:
+        """This setting under the name of a config block of its kind (``sharpgen.settings.bind``);
+        kinds described by their block (``from_block``) configure the copy from it."""
+        import copy
+
+        out = copy.copy(self)
+        out.name = name
+        return out
 
     # --- planning (light: no torch, timm or transformers) ---
     def sheet(self, block: Mapping[str, Any]) -> pd.DataFrame:

@@ -23,8 +23,6 @@ sharpness; CIFAR-10-C under ``data_root`` for ``metrics: evaluate``.
 
 from __future__ import annotations
 
-import ast
-import importlib
 import itertools
 import math
 import re
@@ -274,47 +272,17 @@ def checkpoint_files(block: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def resolve_factory(arch: str):
-    """The zero-argument model constructor named by ``arch``: ``module:function`` or
-    ``module:function(key=literal, ...)``."""
-    target, paren, args = arch.partition("(")
-    module_name, _, func = target.strip().partition(":")
-    kwargs: dict[str, Any] = {}
-    if paren:
-        try:
-            call = ast.parse(f"f({args}", mode="eval").body
-            if not isinstance(call, ast.Call) or call.args:
-                raise ValueError("only keyword arguments are allowed")
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-        except (SyntaxError, ValueError) as err:
-            raise ValueError(f"cannot parse the arguments of model factory {arch!r} (expected 'module:function(key=value, ...)'): {err}") from None
-    try:
-        factory = getattr(importlib.import_module(module_name), func)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"cannot import model factory {arch!r} (expected 'module:function'): {err}") from err
-    return lambda: factory(**kwargs)
+    """The zero-argument model constructor named by ``arch`` (``sharpgen.networks.factory``)."""
+    from sharpgen.networks.factory import resolve
+
+    return resolve(arch)
 
 
 def load_model(path: Path, arch: str):
     """Build ``arch`` and load a checkpoint (plain state dict or the authors' ``{"last": ...}``)."""
-    import torch
+    from sharpgen.networks import factory
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: checkpoint missing; rerun the workflow to fetch it") from None
-    except Exception as error:  # truncated, empty or foreign files raise many different errors
-        detail = "empty file" if Path(path).stat().st_size == 0 else f"{type(error).__name__}: {error}"
-        raise ValueError(f"{path}: unreadable checkpoint ({detail}); replace the file (or delete a downloaded one) and rerun") from None
-    if isinstance(state, dict) and "last" in state:
-        state = state["last"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a state dict (got {type(state).__name__}); save model.state_dict()")
-    model = resolve_factory(arch)()
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"{path} does not match architecture {arch!r}: {str(err).splitlines()[0]}") from None
-    return model
+    return factory.load_model(path, arch)
 
 
 @register
