@@ -106,6 +106,7 @@ def test_full_cifar_grid_plans_in_seconds(tmp_path: Path) -> None:
     print(f"full CIFAR grid: {sum(counts.values())} jobs planned in {seconds:.1f} s: {counts}")
     assert counts["train_model"] == 2 * 3 * 3 * 3 and counts["sharpness"] == 54 and counts["evaluate_models"] == 54
     # each family: 48 definitions as 32 figures (the adaptive ones with their logit-normalised
-    # twin as the top row) + 12 of the m-ablation (m = 16, 32, 64 at 4 radii; no twin)
-    assert counts["plot_figure_view"] == 2 * (32 + 12)
+    # twin as the top row) + 12 of the m-ablation (m = 16, 32, 64 at 4 radii; no twin) + 5 of
+    # appendix H's ablations (n_iters 5, 10, 50; data test, augmented; no twin)
+    assert counts["plot_figure_view"] == 2 * (32 + 12 + 5)
     assert seconds < 30

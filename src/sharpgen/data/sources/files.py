@@ -31,8 +31,24 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 
 
 def transform(spec: Mapping[str, Any]) -> Transform:
-    """The image transform of a config's ``data.transform``: timm's for ``model``, else resize
-    (short side), centre crop, RGB, tensor in [0, 1], then (x - mean) / std."""
+    """The transform of a config's ``data.transform``: the file opened as RGB (as torchvision's
+    ``ImageFolder`` loader), then the image transform (``image_transform``)."""
+    from sharpgen.data.decode import open_rgb
+
+    image_transform_ = image_transform(spec)
+
+    def load(path: Path, border: int = 0) -> torch.Tensor:
+        image = open_rgb(path)
+        if border:
+            image = image.crop((border, border, image.width - border, image.height - border))
+        return image_transform_(image)
+
+    return load
+
+
+def image_transform(spec: Mapping[str, Any]) -> Any:
+    """timm's transform for ``model``, else resize (short side), centre crop, tensor in [0, 1],
+    then (x - mean) / std."""
     if "model" in spec:
         import timm.data
 
@@ -48,7 +64,7 @@ def transform(spec: Mapping[str, Any]) -> Transform:
         steps.append(Resize(spec["resize"], interpolation=mode))
     if "crop" in spec:
         steps.append(CenterCrop(spec["crop"]))
-    steps += [lambda image: image.convert("RGB"), ToTensor()]
+    steps.append(ToTensor())
     if "mean" in spec or "std" in spec:
         steps.append(Normalize(spec.get("mean", (0.0, 0.0, 0.0)), spec.get("std", (1.0, 1.0, 1.0))))
     return Compose(steps)
