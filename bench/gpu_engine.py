@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sharpgen.calibration import activation_bytes
 from sharpgen.networks.architectures import preact_resnet18
 
 from sharpgen.sharpness import Definition, compute_sharpness, normalize_logits, split_batches
@@ -124,16 +125,6 @@ def authors_average_loop(model: nn.Module, batches, d: Definition, seed: int = 0
                     p.copy_(w)
         values.append(total / d.n_samples - clean)
     return sum(values) / len(values)
-
-
-def activation_bytes(model: nn.Module, x: torch.Tensor, device: torch.device) -> int | None:
-    if device.type != "cuda":
-        return None
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
-    with torch.no_grad():
-        model(x)
-    return torch.cuda.max_memory_allocated(device) - base
 
 
 def speed(name: str, model: nn.Module, batches, cfg: dict, device: torch.device, args) -> None:

@@ -54,7 +54,7 @@ def noise_paths(
 
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     itemsize = next(model.parameters()).element_size()
-    chunk = vmap_chunk(n_params, itemsize, samples, device, activation_bytes=_activation_bytes(model, x, device))
+    chunk = vmap_chunk(n_params, itemsize, samples, device, activation_bytes=activation_bytes(model, x, device))
     definition = Definition("average", "l2", rho=0.01, m=len(y), n_samples=samples)
     paths = [1] + ([chunk] if chunk > 1 else [])
     times: dict[int, list[float]] = {k: [] for k in paths}
@@ -69,7 +69,7 @@ def noise_paths(
     return {k: min(v[1:]) / samples for k, v in times.items()}
 
 
-def _activation_bytes(model: nn.Module, x: Tensor, device: torch.device) -> int | None:
+def activation_bytes(model: nn.Module, x: Tensor, device: torch.device) -> int | None:
     """Peak memory of one no-grad forward beyond what is allocated (CUDA), else None."""
     if device.type != "cuda":
         return None

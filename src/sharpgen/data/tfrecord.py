@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sharpgen.networks.tfbundle import CRC32C_TABLE, DTYPES, masked_crc32c, proto_fields, read_varint
+from sharpgen.networks.tfbundle import CRC32C_TABLE, DTYPES, masked_crc32c, proto_fields, read_varint, tensor_shape
 
 Feature = list[bytes] | np.ndarray
 
@@ -141,9 +141,7 @@ def parse_tensor(buf: bytes) -> np.ndarray:
         if field == 1:
             dtype = int(value)
         elif field == 2:
-            for f, dim in proto_fields(bytes(value)):
-                if f == 2:
-                    shape.append(next((int(v) for g, v in proto_fields(bytes(dim)) if g == 1), 0))
+            shape = tensor_shape(bytes(value))
         elif field == 4:
             content = bytes(value)
     if dtype not in DTYPES:

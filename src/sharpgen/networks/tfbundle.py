@@ -102,6 +102,11 @@ class BundleEntry:
     size: int
 
 
+def tensor_shape(buf: bytes) -> list[int]:
+    """The sizes of a serialized ``TensorShapeProto`` (its ``dim`` fields, each a ``size``)."""
+    return [next((int(v) for g, v in proto_fields(bytes(dim)) if g == 1), 0) for f, dim in proto_fields(buf) if f == 2]
+
+
 def parse_entry(buf: bytes) -> BundleEntry:
     """Decode a ``BundleEntryProto`` (partitioned tensors, field 7, are rejected)."""
     dtype = shard = offset = size = 0
@@ -110,9 +115,7 @@ def parse_entry(buf: bytes) -> BundleEntry:
         if field == 1:
             dtype = int(value)
         elif field == 2:
-            for f, dim in proto_fields(bytes(value)):
-                if f == 2:
-                    shape.append(next((int(v) for g, v in proto_fields(bytes(dim)) if g == 1), 0))
+            shape = tensor_shape(bytes(value))
         elif field == 3:
             shard = int(value)
         elif field == 4:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sharpgen.data.sources.imagenet import Transform, list_images, load_images
+from sharpgen.data.sources.imagenet import Transform, list_images, load_images, opened_as_rgb
 
 EMBEDDED = "digits:"
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
@@ -32,18 +32,8 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 
 def transform(spec: Mapping[str, Any]) -> Transform:
     """The transform of a config's ``data.transform``: the file opened as RGB (as torchvision's
-    ``ImageFolder`` loader), then the image transform (``image_transform``)."""
-    from sharpgen.data.decode import open_rgb
-
-    image_transform_ = image_transform(spec)
-
-    def load(path: Path, border: int = 0) -> torch.Tensor:
-        image = open_rgb(path)
-        if border:
-            image = image.crop((border, border, image.width - border, image.height - border))
-        return image_transform_(image)
-
-    return load
+    ``ImageFolder`` loader), then ``image_transform(spec)``."""
+    return opened_as_rgb(image_transform(spec))
 
 
 def image_transform(spec: Mapping[str, Any]) -> Any:

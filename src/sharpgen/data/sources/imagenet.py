@@ -59,14 +59,19 @@ def clip_transform(size: int) -> Transform:
     """OpenAI CLIP's evaluation transform at ``size`` px, on the image opened in RGB."""
     from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
 
-    transform = Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size), ToTensor(),
-                         Normalize(CLIP_MEAN, CLIP_STD)])
+    return opened_as_rgb(Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size), ToTensor(),
+                                  Normalize(CLIP_MEAN, CLIP_STD)]))
+
+
+def opened_as_rgb(image_transform: Callable[[Any], torch.Tensor]) -> Transform:
+    """The file opened as RGB (torchvision's ``ImageFolder`` loader), ``border`` px cut off each
+    side, then ``image_transform`` (a PIL image -> tensor)."""
 
     def load(path: Path, border: int = 0) -> torch.Tensor:
         image = open_rgb(path)
         if border:
             image = image.crop((border, border, image.width - border, image.height - border))
-        return transform(image)
+        return image_transform(image)
 
     return load
 
