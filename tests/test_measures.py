@@ -123,7 +123,7 @@ def test_pacbayes_sigma_is_where_the_average_loss_rise_meets_the_threshold():
 
 
 def test_ids_are_stable_and_distinct():
-    ids = [Measure(k).id for k in KINDS] + [Measure("hessian_trace", adaptive=True).id]
+    ids = [Measure(k).id for k in KINDS if k != "function"] + [Measure("hessian_trace", adaptive=True).id]
     assert len(set(ids)) == len(ids)
     assert Measure("hessian_trace", adaptive=True, samples=2).id == "hessian_trace_adaptive_s2_n256"
     assert Measure.from_dict(Measure("pacbayes_sigma").as_dict()) == Measure("pacbayes_sigma")
@@ -131,6 +131,8 @@ def test_ids_are_stable_and_distinct():
         Measure.from_dict({"kind": "param_norm", "rho": 1})
     with pytest.raises(ValueError, match="no adaptive variant"):
         Measure("param_norm", adaptive=True)
+    with pytest.raises(ValueError, match="goes with kind function"):
+        Measure("function")  # a measure from outside the package names its function
 
 
 def test_training_starts_from_the_stored_initial_model(tmp_path: Path):
