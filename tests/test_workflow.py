@@ -119,7 +119,8 @@ def test_html_report_renders_every_table_and_figure_in_chromium(study: Path, htt
     assert (study / "results" / "figures" / "digits" / "captures" / "lr.png").exists()
     http_server.state.root = report.parent
     result = check_page(report.parent, report.name, http_server.base)
-    assert result["images"] == DEFINITIONS + 2 and result["loaded"] == result["images"], result  # + captures, curvature
+    # figures, captures, curvature, and the histograms of tau over random subsets (one per figure)
+    assert result["images"] == DEFINITIONS + 2 + DEFINITIONS and result["loaded"] == result["images"], result
     assert result["tables"] > 0 and result["rendered"] == result["tables"], result
     assert result["collapsed"] == 2 and result["heatmap_cells"] > 0, result  # the full tables, collapsed
     assert "No published value for setting digits" in report.read_text()
@@ -150,6 +151,9 @@ def test_adding_a_radius_computes_only_the_new_pairs(study: Path, tmp_path: Path
         "correlate": 1,
         "plot_figure": DEFINITIONS + 1,
         "plot_captures": 1,
+        "radius_check": 1,
+        "tau_subsets": 1,
+        "plot_tau_subsets": DEFINITIONS + 1,
         "report": 1,
         "html_report": 1,
         "all": 1,
