@@ -49,9 +49,7 @@ def block(sheet: str = "col/models.csv") -> dict:
 
 
 def study(**blocks: dict) -> dict:
-    off = {"dln": {"run": False, "lr": [0.1], "alpha": [0.1], "steps": 10, "seed": 0},
-           "scale": {"run": False, "alpha": [1.0], "rho": 0.5, "n_samples": 2, "seed": 0}}
-    return {"settings": list(blocks), "grid": "tiny", "theory": off, **blocks}
+    return {"settings": list(blocks), "grid": "tiny", **blocks}
 
 
 def make(root: Path, models: int = 3) -> None:

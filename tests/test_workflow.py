@@ -27,8 +27,9 @@ ARTIFACTS = Path(os.environ.get("SHARPGEN_TEST_ARTIFACTS", REPO / "results" / "t
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    """The tiny study, run once to completion for every test of this module."""
-    root = workdir(tmp_path_factory.mktemp("study"))
+    """The tiny study with the default theory studies, run once to completion for every test of
+    this module."""
+    root = workdir(tmp_path_factory.mktemp("study"), theory=True)
     snakemake(root, "--configfile", str(TINY))
     return root
 
@@ -58,6 +59,9 @@ def test_tiny_study_writes_every_table_with_its_schema(study: Path) -> None:
     measures = tables.read(t / "measures.parquet", tables.MEASURES)  # digits' default measures
     assert len(measures) == MODELS * measures["measure"].nunique() and measures["measure"].nunique() == 10
     assert (measures.loc[measures["kind"] == "dist_init", "value"] > 0).all()  # checkpoints keep their init
+    theory = study / "results" / "theory"
+    for name in ("dln", "classifier_scale", "linear_model"):  # the default theory studies
+        assert len(pd.read_parquet(theory / f"{name}.parquet")) > 0 and (theory / f"{name}.pdf").exists()
     assert set(measures["measure"]) | {"oracle_noise0.01", "oracle_noise0.05"} <= set(all_rows["definition"])
     assert "lr" in set(corr["target"])  # tau(sharpness, lr) beside tau(sharpness, error)
     assert corr.loc[corr["subgroup"] == "all", "p_perm"].between(0, 1).all()  # 4 models: exact permutations
@@ -190,8 +194,9 @@ def _all_outputs_readable(root: Path) -> int:
 
 def test_killed_run_leaves_no_half_written_file_and_a_rerun_finishes(study: Path, tmp_path: Path) -> None:
     root = workdir(tmp_path / "killed")
+    target = ("results/tables/digits/sharpness.parquet", "--configfile", str(TINY))  # what the kill can hit
     proc = subprocess.Popen(
-        snakemake_command("--configfile", str(TINY)), cwd=root, env=env(), start_new_session=True,
+        snakemake_command(*target), cwd=root, env=env(), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     cache = root / "results" / "cache" / "sharpness"
@@ -205,8 +210,8 @@ def test_killed_run_leaves_no_half_written_file_and_a_rerun_finishes(study: Path
     assert all(p.name.startswith(".") for p in (root / "results").rglob("*.tmp"))
     assert _all_outputs_readable(root) > 0
     finished = {p: p.stat().st_mtime_ns for p in cache.rglob("*.parquet")}
-    snakemake(root, "--configfile", str(TINY), "--unlock")  # what a user does after a kill
-    snakemake(root, "--configfile", str(TINY))
+    snakemake(root, *target, "--unlock")  # what a user does after a kill
+    snakemake(root, *target)
     reference = pd.read_parquet(study / "results" / "tables" / "digits" / "sharpness.parquet")
     rerun = pd.read_parquet(root / "results" / "tables" / "digits" / "sharpness.parquet")
     cols = ["model_id", "definition", "sharpness_loss", "sharpness_error", "clean_loss"]

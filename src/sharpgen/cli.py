@@ -7,6 +7,7 @@ command), which writes the outputs atomically. Heavy imports happen inside those
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from pathlib import Path
 
@@ -64,53 +65,56 @@ def measures_arg(text: str):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _job(module: str):
+    """The job module ``sharpgen.jobs.<module>``, imported only when its command runs."""
+    return importlib.import_module(f"sharpgen.jobs.{module}")
+
+
 def _run(a: argparse.Namespace) -> None:
     """Call the command's job function with the parsed arguments."""
-    from sharpgen.jobs import checks, curvature, data, figures, measures, metrics, models, report, sharpness, tables, theory
-
     inputs = dict(getattr(a, "input", None) or [])
     calls = {
-        "prepare-dataset": lambda: data.prepare_dataset(a.setting, a.block, inputs, a.out_dataset, a.out_split),
-        "prepare-subset": lambda: data.prepare_subset(a.setting, a.block, a.n, a.seed, inputs, a.out, a.out_table),
-        "train": lambda: models.train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history, a.precision),
-        "download": lambda: models.download(a.url, a.out, a.lock, a.trust_first_download),
-        "import-checkpoint": lambda: models.import_checkpoint(a.setting, a.model_id, a.source, a.out),
-        "evaluate": lambda: metrics.evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out, a.precision),
-        "published-metrics": lambda: metrics.published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
-        "sharpness": lambda: sharpness.sharpness(
+        "prepare-dataset": lambda: _job("data").prepare_dataset(a.setting, a.block, inputs, a.out_dataset, a.out_split),
+        "prepare-subset": lambda: _job("data").prepare_subset(a.setting, a.block, a.n, a.seed, inputs, a.out, a.out_table),
+        "train": lambda: _job("models").train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history, a.precision),
+        "download": lambda: _job("models").download(a.url, a.out, a.lock, a.trust_first_download),
+        "import-checkpoint": lambda: _job("models").import_checkpoint(a.setting, a.model_id, a.source, a.out),
+        "evaluate": lambda: _job("metrics").evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out, a.precision),
+        "published-metrics": lambda: _job("metrics").published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
+        "sharpness": lambda: _job("sharpness").sharpness(
             a.setting, a.model, a.subset, a.definitions, a.cache_dir, a.threads, a.out, dict(a.only), a.calibration, a.precision),
-        "measures": lambda: measures.measures(a.setting, a.model, a.subset, a.measures, a.cache_dir, a.threads, a.out),
-        "models-table": lambda: tables.models_table(a.setting, a.block, a.out),
-        "aggregate": lambda: tables.aggregate(a.kind, a.inputs, a.out),
-        "correlate": lambda: tables.correlate(
+        "measures": lambda: _job("measures").measures(a.setting, a.model, a.subset, a.measures, a.cache_dir, a.threads, a.out),
+        "models-table": lambda: _job("tables").models_table(a.setting, a.block, a.out),
+        "aggregate": lambda: _job("tables").aggregate(a.kind, a.inputs, a.out),
+        "correlate": lambda: _job("tables").correlate(
             a.setting, a.models, a.metrics, a.sharpness, a.group_by, a.axes, a.max_train_error,
             a.out_table, a.out_granulated, a.out_markdown, a.hyperparameters, a.resamples, a.confidence, a.seed,
             a.measures, a.oracle, a.published, a.out_reproduction, a.out_reproduction_markdown),
-        "drift": lambda: tables.drift_table(a.setting, a.metrics, a.published, a.threshold, a.out_table, a.out_markdown),
-        "plot": lambda: figures.plot(
+        "drift": lambda: _job("tables").drift_table(a.setting, a.metrics, a.published, a.threshold, a.out_table, a.out_markdown),
+        "plot": lambda: _job("figures").plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
             a.max_train_error, a.out, a.where),
-        "plot-ablation": lambda: figures.plot_ablation(a.setting, a.quantity, a.correlation, a.sharpness, a.targets, a.out),
-        "plot-captures": lambda: figures.plot_captures(
+        "plot-ablation": lambda: _job("figures").plot_ablation(a.setting, a.quantity, a.correlation, a.sharpness, a.targets, a.out),
+        "plot-captures": lambda: _job("figures").plot_captures(
             a.setting, a.hyperparameter, a.models, a.metrics, a.sharpness, a.max_train_error, a.out),
-        "html-report": lambda: report.html_report(
+        "html-report": lambda: _job("report").html_report(
             a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
             a.max_train_error, a.out, a.curvature, a.reproduction, a.drift, a.drift_threshold,
             a.radius_check, a.subsets, a.subsets_figures),
-        "report": lambda: report.report(a.setting, a.tables, a.figures, a.out, a.sections),
-        "theory-dln": lambda: theory.dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
-        "theory-scale": lambda: theory.classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
-        "theory-linear": lambda: theory.linear_model(a.seed, a.out_table, a.out),
-        "theory-dln-population": lambda: theory.dln_population(
+        "report": lambda: _job("report").report(a.setting, a.tables, a.figures, a.out, a.sections),
+        "theory-dln": lambda: _job("theory").dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
+        "theory-scale": lambda: _job("theory").classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
+        "theory-linear": lambda: _job("theory").linear_model(a.seed, a.out_table, a.out),
+        "theory-dln-population": lambda: _job("theory").dln_population(
             a.lr, a.alpha, a.seeds, a.rho_avg, a.rho_max, a.n_samples, a.seed, a.out_table, a.out_tau, a.out),
-        "plot-curvature": lambda: curvature.plot_curvature(
+        "plot-curvature": lambda: _job("curvature").plot_curvature(
             a.setting, a.model, a.subset, a.rho, a.n, a.n_samples, a.probes, a.threads, a.out),
-        "calibrate": lambda: sharpness.calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out, a.precision),
-        "tau-subsets": lambda: checks.tau_subsets(
+        "calibrate": lambda: _job("sharpness").calibrate(a.setting, a.model, a.subset, a.m, a.threads, a.out, a.precision),
+        "tau-subsets": lambda: _job("checks").tau_subsets(
             a.setting, a.metrics, a.sharpness, a.targets, a.k, a.draws, a.seed, a.max_train_error, a.out_table, a.out_markdown),
-        "plot-tau-subsets": lambda: checks.plot_tau_subsets(
+        "plot-tau-subsets": lambda: _job("checks").plot_tau_subsets(
             a.setting, a.definition, a.metrics, a.sharpness, a.targets, a.k, a.draws, a.seed, a.max_train_error, a.out),
-        "radius-check": lambda: checks.radius_table(
+        "radius-check": lambda: _job("checks").radius_table(
             a.setting, a.sharpness, a.model_ids, a.subset_table, a.noise, a.saturation, a.out_table, a.out_markdown),
         "estimate": lambda: _estimate(a),
         "settings": _list_settings,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from sharpgen import analysis, plan, tables
+from sharpgen import plan, tables
 from sharpgen.atomic import atomic_path
 from sharpgen.log import log
 
@@ -109,8 +109,8 @@ def correlate(
     """Kendall tau of every definition (then every measure and oracle) against every target, as
     Parquet and Markdown, with the paper's values (``published``, a published table) beside
     ours in the tau table and compared in the reproduction table."""
+    from sharpgen import analysis, reproduction
     from sharpgen import published as published_values
-    from sharpgen import reproduction
 
     models_ = tables.read(models, tables.models_schema(setting))
     metrics_ = tables.read(metrics, tables.METRICS)
