@@ -14,9 +14,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Tests also need the upstream frameworks (extra "upstream": jax, flax, TensorFlow, open_clip).
+# Tests also need the upstream frameworks (extra "upstream": jax, flax, TensorFlow, open_clip), and
+# Keras 2 (tf-keras, the writer of the PGDL competition's weight files) without its dependency
+# "tensorflow", which the extra's tensorflow-cpu of the same version already provides.
 $(BIN)/.installed-upstream: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,upstream]'
+	$(BIN)/pip install --quiet --no-deps tf-keras==2.21.0
 	touch $@
 
 setup: $(BIN)/.installed

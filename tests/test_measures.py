@@ -62,6 +62,23 @@ def test_inverse_margin_by_hand():
     assert value("inverse_margin", model, (x, torch.tensor([1, 1, 2, 1])), percentile=10.0) == math.inf
 
 
+def test_jacobian_norm_by_hand_layer_inputs_then_batches_of_16():
+    """The kit's baseline 2 on two_layer: the layers' inputs are x, W1 x and relu(W1 x).
+
+    x = (1, 1): d out / d x = W2 W1 = (3, 4), mean square 12.5; d out / d (W1 x) = d out / d relu
+    = (1, 1), mean square 1 each: 14.5 / 3. x = (1, -1) switches the second unit off: (3, 0)
+    -> 4.5, (1, 0) -> 0.5, (1, 1) -> 1: 6 / 3 = 2. 16 of the first then one of the second are
+    two batches, whose means are averaged (not the 17 examples)."""
+    x = torch.cat([torch.ones(16, 2), torch.tensor([[1.0, -1.0]])])
+    data = (x, torch.zeros(17, dtype=torch.long))
+    assert value("jacobian_norm", two_layer(), (x[:16], data[1][:16]), n=16) == pytest.approx(14.5 / 3)
+    assert value("jacobian_norm", two_layer(), (x[16:], data[1][16:]), n=1) == pytest.approx(2.0)
+    assert value("jacobian_norm", two_layer(), data, n=17) == pytest.approx((14.5 / 3 + 2.0) / 2)
+    assert Measure("jacobian_norm", n=528).id == "jacobian_norm_n528"
+    with pytest.raises(ValueError, match="jacobian_norm needs an nn.Sequential"):
+        value("jacobian_norm", nn.ModuleDict({"f": nn.Linear(2, 1)}), n=4)
+
+
 def softmax_model() -> tuple[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
     torch.manual_seed(0)
     model = nn.Linear(3, 3).double().eval()

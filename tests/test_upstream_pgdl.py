@@ -52,6 +52,37 @@ def test_logits_equal_keras_for_every_architecture_family(upstream: Path, family
     assert n_model == n_file
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_keras2_files_load_with_logits_and_the_kits_baselines_of_keras2(upstream: Path, family: str) -> None:
+    """Files written by Keras 2 (tf_keras; weight names ``<layer>/kernel:0``, under
+    ``model_weights/`` in a whole-model file): logits equal Keras 2's forward; the starting kit's
+    Jacobian baseline (TensorFlow's autodiff) equals our jacobian_norm; its baseline 1 (squared
+    distance over all Keras weights) is our dist_init squared where there is no batch norm."""
+    from sharpgen.measures import Measure, compute_measure
+
+    folder = upstream / "keras2" / family
+    reference = np.load(folder / "reference.npz")
+    with h5py.File(folder / "model.h5") as f:
+        names = [w.decode() if isinstance(w, bytes) else w for n in f["model_weights"].attrs["layer_names"]
+                 for w in f["model_weights"][n].attrs["weight_names"]]
+        assert names and all(w.endswith(":0") for w in names)
+    for weights in ("weights.hdf5", "model.h5"):
+        model = keras_h5.load(folder / "config.json", folder / weights)
+        difference = float(np.abs(_forward(model, reference["inputs"]) - reference["outputs"]).max())
+        print(f"keras 2 {family} {weights}: max |torch - keras| = {difference:.2e}")
+        assert difference <= 1e-5
+    x = torch.from_numpy(reference["inputs"])
+    x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+    data = (x, torch.zeros(len(x), dtype=torch.int64))
+    ours = compute_measure(Measure("jacobian_norm", n=len(x)), model, data, None)
+    print(f"keras 2 {family}: jacobian_norm {ours:.6e}, kit {float(reference['jacobian_norm']):.6e}")
+    assert ours == pytest.approx(float(reference["jacobian_norm"]), rel=1e-5)
+    init = keras_h5.load(folder / "config.json", folder / "weights_init.hdf5").state_dict()
+    distance = compute_measure(Measure("dist_init"), model, data, init)
+    has_batch_norm = any(layer["layer_name"] == "BatchNormalization" for layer in json.loads((folder / "config.json").read_text())["model_config"])
+    assert (distance**2 == pytest.approx(float(reference["kit_distance"]), rel=1e-5)) != has_batch_norm
+
+
 def test_a_layer_this_module_does_not_implement_is_named(upstream: Path, tmp_path: Path) -> None:
     config = json.loads((upstream / "vgg" / "config.json").read_text())
     config["model_config"][2] = {"layer_name": "SpatialDropout2D", "rate": 0.1}

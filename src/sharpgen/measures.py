@@ -18,6 +18,15 @@ measure has a positive tau), following Jiang et al. (2020, Table 5):
 * ``pacbayes_sigma``: 1 / sigma^2 for the largest sigma whose Gaussian perturbation (sigma |w| with
   ``adaptive``) raises the average loss by at most ``threshold``, found by bisection on log sigma
   with ``samples`` fixed noise draws (common random numbers make the curve monotone in practice).
+* ``jacobian_norm``: the PGDL starting kit's baseline 2 (``complexity`` of its Jacobian baseline,
+  by the organisers): for every layer l of the model (the children of an ``nn.Sequential``: the
+  Keras layers of a PGDL model, Flatten, Dropout and activations included), the mean over its
+  entries of the squared Jacobian of the model's output (logits, or probabilities where the
+  model ends in a softmax) with respect to the layer's *input*, per example (TensorFlow's
+  ``batch_jacobian``); then the mean over layers, the mean over each batch of
+  :data:`JACOBIAN_BATCH` examples, and the mean of the batch means. The kit stops after 33
+  batches of 16 (528 examples: ``n: 528``); eval mode, as the kit calls Keras in inference mode.
+  Examples must not interact (batch norm in eval mode), since each Jacobian is taken per example.
 * ``hessian_trace``: Hutchinson's estimate of tr(H) (``samples`` Rademacher probes);
   ``hessian_eig``: the largest eigenvalue of H by power iteration (``iters`` steps). With
   ``adaptive``, of C H C with C = diag(|w|): the rho -> 0 limits of adaptive sharpness.
@@ -47,10 +56,11 @@ from torch.func import functional_call
 
 KINDS = (
     "param_norm", "dist_init", "frobenius_sum", "frobenius_product", "spectral_sum", "spectral_product",
-    "path_norm", "inverse_margin", "pacbayes_sigma", "hessian_trace", "hessian_eig", "function",
+    "path_norm", "inverse_margin", "pacbayes_sigma", "hessian_trace", "hessian_eig", "jacobian_norm", "function",
 )
-DATA_KINDS = ("inverse_margin", "pacbayes_sigma", "hessian_trace", "hessian_eig")
+DATA_KINDS = ("inverse_margin", "pacbayes_sigma", "hessian_trace", "hessian_eig", "jacobian_norm")
 ADAPTIVE_KINDS = ("pacbayes_sigma", "hessian_trace", "hessian_eig")
+JACOBIAN_BATCH = 16  # the starting kit's batch size of its Jacobian baseline
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,8 @@ class Measure:
             parts += [f"s{self.samples}", f"n{self.n}"]
         elif self.kind == "hessian_eig":
             parts += [f"it{self.iters}", f"n{self.n}"]
+        elif self.kind == "jacobian_norm":
+            parts += [f"n{self.n}"]
         elif self.kind == "function":
             parts = [self.name or self.function.rpartition(":")[2], f"n{self.n}", f"m{self.m}"]
         return "_".join(parts)
@@ -221,6 +233,31 @@ def _inverse_margin(measure: Measure, model: nn.Module, x: Tensor, y: Tensor) ->
     return 1 / gamma**2 if gamma > 0 else math.inf
 
 
+def _layer_jacobian_norm(model: nn.Module, x: Tensor) -> Tensor:
+    """Per example: the mean over layers of the mean squared entry of d output / d (layer input)."""
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"measure jacobian_norm needs an nn.Sequential model (one child per layer, as the PGDL models), got {type(model).__name__}")
+    with torch.enable_grad():
+        inputs, a = [], x.detach().clone().requires_grad_(True)
+        for layer in model:
+            inputs.append(a)
+            a = layer(a)
+        out = a.reshape(len(x), -1)
+        squares = [torch.zeros(len(x), dtype=torch.float64, device=x.device) for _ in inputs]
+        for k in range(out.shape[1]):  # one backward pass per output unit: examples do not interact
+            grads = torch.autograd.grad(out[:, k].sum(), inputs, retain_graph=k + 1 < out.shape[1], allow_unused=True)
+            for total, g in zip(squares, grads, strict=True):
+                if g is not None:
+                    total += g.detach().double().pow(2).reshape(len(x), -1).sum(1)
+    means = [total / (out.shape[1] * a_l[0].numel()) for total, a_l in zip(squares, inputs, strict=True)]
+    return torch.stack(means).mean(0)
+
+
+def _jacobian_norm(model: nn.Module, x: Tensor) -> float:
+    batches = [_layer_jacobian_norm(model, x[i : i + JACOBIAN_BATCH]).mean() for i in range(0, len(x), JACOBIAN_BATCH)]
+    return float(torch.stack(batches).mean())
+
+
 def compute_measure(
     measure: Measure, model: nn.Module, data: tuple[Tensor, Tensor], init_state: Mapping[str, Tensor] | None
 ) -> float:
@@ -248,4 +285,6 @@ def compute_measure(
         return _inverse_margin(measure, model, x, y)
     if kind == "pacbayes_sigma":
         return _pacbayes(measure, model, x, y)
+    if kind == "jacobian_norm":
+        return _jacobian_norm(model, x)
     return _curvature(measure, model, x, y)

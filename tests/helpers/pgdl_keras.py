@@ -10,7 +10,13 @@ mode). It also writes ``OUT_DIR/records/shard_0.tfrecord`` (the task datasets' r
 features ``inputs`` and ``output``, ``tf.io.serialize_tensor`` of a float32 image and an int32
 label), ``OUT_DIR/records/lists.tfrecord`` (float, int64 and bytes list features) and
 ``records.npz``, what was written; and ``OUT_DIR/archive/``, a tiny task 1 in the layout of the
-competition's archives (``TINY_TASK``). Its own process: TensorFlow and torch must not share one.
+competition's archives (``TINY_TASK``). ``OUT_DIR/keras2/<family>/`` holds the same families
+written by Keras 2 itself (``tf_keras``, the Keras of TensorFlow 2.x that wrote the competition's
+files: weight names with ``:0``, ``<layer>/<layer>/kernel:0``): ``weights.hdf5`` from
+``save_weights``, ``model.h5`` from ``model.save`` (weights under ``model_weights/``), and in
+``reference.npz`` Keras 2's outputs and the starting kit's Jacobian baseline computed by
+TensorFlow's autodiff (:func:`kit_jacobian_norm`). Its own process: TensorFlow and torch must
+not share one.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ def keras_model(layers, input_shape):
 def random_weights(model, rng):
     weights = []
     for variable in model.weights:
-        shape, name = tuple(variable.shape), variable.path
+        shape, name = tuple(variable.shape), getattr(variable, "path", variable.name)
         if "moving_variance" in name:
             weights.append(rng.uniform(0.5, 2.0, shape))
         elif "gamma" in name:
@@ -149,6 +155,52 @@ def write_task(out: Path, rng) -> None:
     (reference / "model_configs.json").write_text(json.dumps(configs, indent=2))
 
 
+JACOBIAN_EXAMPLES = 20  # a full batch of 16 and a partial one
+
+
+def kit_jacobian_norm(model, inputs: np.ndarray, batch: int = 16) -> float:
+    """The starting kit's Jacobian baseline, by TensorFlow's autodiff: per batch, for each layer
+    the mean of the squared ``batch_jacobian`` of the output with respect to the layer's input
+    (what the kit's wrapped layers record), the mean over layers; then the mean over batches."""
+    values = []
+    for start in range(0, len(inputs), batch):
+        x = tf.constant(inputs[start : start + batch])
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            seen, a = [], x
+            for layer in model.layers:
+                seen.append(a)
+                a = layer(a, training=False)
+        values.append(np.mean([np.mean(np.square(tape.batch_jacobian(a, s).numpy().astype(np.float64))) for s in seen]))
+        del tape
+    return float(np.mean(values))
+
+
+def write_keras2(out: Path, rng) -> None:
+    """Every family written by Keras 2 (tf_keras), with its outputs and the kit's Jacobian baseline."""
+    import tf_keras
+
+    for family, (layers, input_shape) in FAMILIES.items():
+        folder = out / family
+        folder.mkdir(parents=True)
+        model = tf_keras.Sequential([getattr(tf_keras.layers, d["layer_name"])(**{k: v for k, v in d.items() if k != "layer_name"})
+                                     for d in layers])
+        model.build([None, *input_shape])
+        random_weights(model, rng)
+        model.save_weights(str(folder / "weights_init.hdf5"))
+        initial = model.get_weights()
+        random_weights(model, rng)
+        (folder / "config.json").write_text(json.dumps({"model_config": layers, "input_shape": input_shape}))
+        model.save_weights(str(folder / "weights.hdf5"))
+        model.save(str(folder / "model.h5"))
+        inputs = rng.normal(size=(JACOBIAN_EXAMPLES, *input_shape)).astype(np.float32)
+        outputs = model(inputs, training=False).numpy()
+        # the kit's baseline 1: squared distance over every Keras weight (batch-norm statistics too)
+        distance = sum(np.linalg.norm(w - w0) ** 2 for w, w0 in zip(model.get_weights(), initial))
+        np.savez(folder / "reference.npz", inputs=inputs, outputs=outputs, jacobian_norm=kit_jacobian_norm(model, inputs),
+                 kit_distance=distance)
+
+
 def main(out: Path) -> None:
     rng = np.random.default_rng(0)
     for family, (layers, input_shape) in FAMILIES.items():
@@ -164,6 +216,7 @@ def main(out: Path) -> None:
         np.savez(folder / "reference.npz", inputs=inputs, outputs=outputs)
     write_records(out / "records", rng)
     write_task(out / "archive", rng)
+    write_keras2(out / "keras2", rng)
 
 
 if __name__ == "__main__":
