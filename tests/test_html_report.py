@@ -45,6 +45,8 @@ PUBLISHED = f"""setting,definitions,target,subgroup,statistic,relation,value,sou
 digits,{DEFINITIONS[1]},test_error,all,kendall_tau,=,0.35,a test,one exact value
 digits,{DEFINITIONS[0]};{DEFINITIONS[1]},mixed_error,arch=vit;arch=resnet,kendall_tau,min,-0.2,a test,as low as over 4 candidates
 digits,worst_linf_adaptive_rho0.002_m128_it20,test_error,all,kendall_tau,=,0.1,a test,a definition this study lacks
+digits,{DEFINITIONS[0]},gen_gap_error,all,cmi,=,5.0,a test,a published PGDL score
+digits,external:someone_elses,gen_gap_error,all,cmi,=,3.0,a test,a measure sharpgen does not compute
 """
 
 
@@ -59,7 +61,7 @@ def report(tmp_path: Path) -> Path:
     repro_path, drift_path = tmp_path / "reproduction.parquet", tmp_path / "drift.parquet"
     tables.write(table[tables.CORRELATION.names], corr_path, tables.CORRELATION, "correlation")
     tables.write(gran, gran_path, tables.GRANULATED, "granulated")
-    tables.write(reproduction.compare(table, paper), repro_path, tables.REPRODUCTION, "reproduction")
+    tables.write(reproduction.compare(table, paper, gran), repro_path, tables.REPRODUCTION, "reproduction")
     published_metrics = metrics.assign(error=metrics["error"] + np.where(metrics["model_id"] == "m03", 0.01, 0.001))
     tables.write(drift.drift(metrics, published_metrics, 0.5), drift_path, tables.DRIFT, "drift")
     figures = []
@@ -85,6 +87,10 @@ def test_report_is_self_contained_with_captions_counting_models(report: Path) ->
     order = ["Reproduction", "Accuracy drift", "Kendall tau at a glance", "<h2>Figures", "<h2>Full tables"]
     assert [text.index(h) for h in order] == sorted(text.index(h) for h in order)
     assert "not computed in this study" in text and "= 0.35" in text and "as low as -0.20" in text
+    gran = tables.read(report.parent.parent / "granulated.parquet", tables.GRANULATED)
+    ours = gran.set_index(["definition", "target", "axis"]).loc[(DEFINITIONS[0], "gen_gap_error", "Psi"), "cmi"]
+    assert "PGDL scores published for digits" in text and f"{ours:.3f} (16 models)" in text and f"{ours - 5.0:+.3f}" in text
+    assert "no row of ours (not a sharpgen measure)" in text and "in 0 of 1 scores we computed; 1 have no row of ours" in text
     assert "1 of 16 models have an evaluated accuracy more than 0.5 points away" in text and "m03" in text
 
 

@@ -173,3 +173,40 @@ def test_an_exact_value_takes_precedence_over_a_candidate_and_a_missing_one_is_s
 def test_the_interval_check_allows_for_the_papers_rounding() -> None:
     assert reproduction.inside(-0.42, -0.4151, -0.20) and not reproduction.inside(-0.42, -0.414, -0.20)
     assert reproduction.inside(0.08, math.nan, 0.1) is None
+
+
+PGDL = REPO / "src" / "sharpgen" / "settings" / "data" / "published_pgdl.csv"
+
+
+def test_published_pgdl_scores_are_compared_with_our_psi_row_cmi_by_hand() -> None:
+    """Task 5's published scores (dist_init 1.26, jacobian_norm_n528 7.30, three external
+    measures) against hand-made tables: ours is the cmi of the Psi row of gen_gap_error."""
+    paper = published.for_setting(published.read(PGDL), "pgdl_task5")
+    assert list(paper["definitions"]) == ["dist_init", "jacobian_norm_n528", "external:davies_bouldin_x_label_wise_mixup",
+                                          "external:mixup_margin", "external:augment_margin"]
+    tau = pd.DataFrame({"definition": ["dist_init", "dist_init", "jacobian_norm_n528"], "target": ["gen_gap_error", "test_error", "gen_gap_error"],
+                        "subgroup": "all", "n_models": [48, 48, 47], "tau_b": [0.1, 0.2, 0.3], "ci_low": np.nan, "ci_high": np.nan, "p_perm": np.nan})
+    gran = pd.DataFrame({"definition": ["dist_init", "dist_init", "dist_init", "jacobian_norm_n528"],
+                         "target": ["gen_gap_error", "gen_gap_error", "test_error", "gen_gap_error"],
+                         "axis": ["Psi", "depth", "Psi", "Psi"], "cmi": [1.255, np.nan, 9.0, 7.3051]})
+    rows = reproduction.compare(tau, paper, gran).set_index("definition")
+    assert len(rows) == 5 and (rows["statistic"] == "cmi").all()
+    # |1.255 - 1.26| = 0.005: 1.255 is printed 1.26 (half up) or 1.25 (half even): the rounding allows both
+    assert rows.loc["dist_init", ["ours", "n_models"]].tolist() == [1.255, 48] and bool(rows.loc["dist_init", "inside"])
+    assert rows.loc["dist_init", "difference"] == pytest.approx(-0.005)
+    assert rows.loc["jacobian_norm_n528", "ours"] == 7.3051 and not rows.loc["jacobian_norm_n528", "inside"]  # 7.31 != 7.30
+    external = rows.loc[rows.index.str.startswith("external:")]
+    assert external["ours"].isna().all() and external["inside"].isna().all() and (external["n_models"] == 0).all()
+    assert reproduction.compare(tau, paper).loc[lambda r: r["definition"] == "dist_init", "ours"].isna().all()  # no granulated table
+    text = reproduction.markdown("pgdl_task5", reproduction.compare(tau, paper, gran), "published_pgdl.csv")
+    assert "| 1 | = 1.26 | dist_init, gen_gap_error | 1.255 (48 models) | -0.005 | yes |" in text
+    assert "| 2 | = 7.30 | jacobian_norm_n528, gen_gap_error | 7.305 (47 models) | +0.005 | no |" in text
+    assert text.count("no row of ours (not a sharpgen measure)") == 3 and "Kendall tau the paper" not in text
+    assert reproduction.matches(7.30, 7.2951) and not reproduction.matches(7.30, 7.2949) and reproduction.matches(7.3, math.nan) is None
+
+
+def test_an_external_measure_name_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "published.csv"
+    path.write_text(f"{HEADER}\npgdl_task1,external:a b,gen_gap_error,all,cmi,=,1.0,kit,x\n")
+    with pytest.raises(ValueError, match="line 2: 'external:a b': write external:<name>"):
+        published.read(path)

@@ -224,10 +224,49 @@ def reproduction_section(report: Report) -> str:
     if frame is None or frame.empty:
         out.append(f'<p class="none">No published value for setting {html.escape(report.setting)}: nothing to compare with the paper.</p>')
         return "\n".join(out)
+    taus = frame[frame["statistic"] == rep.STATISTIC]
+    scores = frame[frame["statistic"] == rep.SCORE]
+    if len(taus):
+        out.append(_tau_reproduction(report.setting, taus))
+    if len(scores):
+        out.append(_score_reproduction(report.setting, scores))
+    notes = frame.drop_duplicates("value_id")
+    out.append("<details><summary>How each published value was read</summary><ol>"
+               + "".join(f"<li>{html.escape(n)}</li>" for n in notes["note"]) + "</ol></details>")
+    return "\n".join(out)
+
+
+def _score_reproduction(setting: str, frame: pd.DataFrame) -> str:
+    """The published PGDL scores beside ours: no interval, a match to the published rounding."""
+    from sharpgen import reproduction as rep
+
+    head = "".join(f"<th>{h}</th>" for h in ("#", "published", "measure", "target", "ours", "difference", "matches", "source"))
+    body = []
+    for _, row in frame.iterrows():
+        verdict = rep.verdict(row)
+        texts = "".join(f'<td class="text">{html.escape(t or "—")}</td>' for t in (row["definition"], row["target"]))
+        body.append(
+            f'<tr><td title="{html.escape(row["note"])}">{row["value_id"]}</td><td>{html.escape(rep.published_text(row))}</td>{texts}'
+            f"<td>{html.escape(rep.ours_text(row))}</td><td>{rep.difference_text(row)}</td>"
+            f'<td class="verdict {verdict if verdict in ("yes", "no") else ""}">{verdict}</td>'
+            f'<td class="text">{html.escape(row["source"])}</td></tr>'
+        )
+    compared = frame[frame["inside"].notna()]
+    caption = (f"PGDL scores published for {setting} (conditional mutual information x100) and ours on the same models and "
+               f"published accuracies: ours rounded to two decimals is the published value in {int(compared['inside'].sum())} "
+               f"of {len(compared)} scores we computed; {len(frame) - len(compared)} have no row of ours.")
+    return f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _tau_reproduction(setting: str, frame: pd.DataFrame) -> str:
+    """The paper's Kendall taus beside ours, every candidate, the minimum of an "as low as" in bold."""
+    from sharpgen import reproduction as rep
+
+    out = []
     agreed = frame[frame["inside"].notna()]
     n_values = frame["value_id"].nunique()
     out.append(
-        f"<p>{n_values} values published for {html.escape(report.setting)}. Each is compared with our tau-b and its 95% "
+        f"<p>{n_values} Kendall taus published for {html.escape(setting)}. Each is compared with our tau-b and its 95% "
         "bootstrap interval; <i>inside</i>: the paper's value (two decimals, so ±0.005) lies in our interval. Where the "
         "source leaves the definition, radius, target or subgroup open, every candidate is listed; an \"as low as\" "
         "value is compared with the minimum over the candidates (bold), with that candidate's interval.</p>"
@@ -248,13 +287,10 @@ def reproduction_section(report: Report) -> str:
             f'<td class="text">{html.escape(row["source"]) if first else ""}</td></tr>'
         )
     inside = int(agreed["inside"].fillna(False).sum())
-    caption = (f"The paper's Kendall taus for {report.setting} and ours: the paper's value lies inside our interval in "
+    caption = (f"The paper's Kendall taus for {setting} and ours: the paper's value lies inside our interval in "
                f"{inside} of {len(agreed)} comparisons with an interval (every candidate of an exact value, the minimum of an "
                "\"as low as\" value).")
     out.append(f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-    notes = frame.drop_duplicates("value_id")
-    out.append("<details><summary>How each published value was read</summary><ol>"
-               + "".join(f"<li>{html.escape(n)}</li>" for n in notes["note"]) + "</ol></details>")
     return "\n".join(out)
 
 

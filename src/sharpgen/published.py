@@ -5,7 +5,8 @@ A published table is a CSV with one row per published value:
 - ``setting``: the setting it belongs to;
 - ``definitions``: the sharpness definition id (``sharpgen.sharpness.Definition.id``) or measure
   id it was computed with, or several candidate ids separated by ``;`` where the source leaves
-  the variant or the radius open;
+  the variant or the radius open; ``external:<name>`` names a measure sharpgen does not compute
+  (shown beside ours with no row of ours, e.g. a competition entry's measure);
 - ``target``: the target column (``test_error``, ``<shift>_error``, ...), or ``;``-separated
   candidates;
 - ``subgroup``: ``all`` or a subgroup of the tau table (``family=resnet18``), or ``;``-separated
@@ -31,6 +32,7 @@ STATISTICS = ("kendall_tau", "cmi")
 RELATIONS = ("=", "min")
 BOUNDED = {"kendall_tau": (-1.0, 1.0)}  # statistics with a known range
 KEY = ["setting", "definitions", "target", "subgroup", "statistic"]
+EXTERNAL = "external:"  # prefix of a measure sharpgen does not compute
 _NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 _SUBGROUP = re.compile(r"all|[A-Za-z0-9_]+=[^;,=]+(,[A-Za-z0-9_]+=[^;,=]+)*")
 
@@ -79,12 +81,16 @@ def validate(frame: pd.DataFrame, where: str = "published values") -> pd.DataFra
         if not _NAME.fullmatch(row.setting):
             raise ValueError(f"{at}: setting {row.setting!r} is not a setting name")
         for definition in candidates(row.definitions):
+            if definition.startswith(EXTERNAL):
+                if not _NAME.fullmatch(definition[len(EXTERNAL):]):
+                    raise ValueError(f"{at}: {definition!r}: write external:<name> with letters, digits and _.+- in the name")
+                continue
             try:
                 Definition.from_id(definition)
             except ValueError as error:
                 if not _is_measure_id(definition):  # imports torch: only for what is not a definition
                     raise ValueError(
-                        f"{at}: {error}, nor a measure id; write the id as sharpgen writes it (e.g. worst_linf_adaptive_rho0.002_m128_it20)"
+                        f"{at}: {error}, nor a measure id; write the id as sharpgen writes it (e.g. worst_linf_adaptive_rho0.002_m128_it20), or external:<name> for a measure sharpgen does not compute"
                     ) from None
         for target in candidates(row.target):
             if not _NAME.fullmatch(target):

@@ -144,11 +144,13 @@ REPRODUCTION = pa.schema(
         pa.field("target", pa.string(), nullable=False),
         pa.field("subgroup", pa.string(), nullable=False),
         pa.field("n_models", pa.int64()),  # 0: not computed in this study
-        pa.field("ours", pa.float64()),  # tau-b
+        pa.field("ours", pa.float64()),  # tau-b (kendall_tau) or the PGDL score x100 (cmi)
         pa.field("ci_low", pa.float64()),
         pa.field("ci_high", pa.float64()),
         pa.field("p_perm", pa.float64()),
-        pa.field("inside", pa.bool_()),  # the paper's value in our interval (null without one)
+        pa.field("difference", pa.float64()),  # ours - published
+        # kendall_tau: the paper's value in our interval; cmi: ours rounded is the published score (null without ours)
+        pa.field("inside", pa.bool_()),
     ]
 )
 

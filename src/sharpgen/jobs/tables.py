@@ -126,7 +126,7 @@ def correlate(
     paper = published_values.for_setting(published_values.read(published), setting) if published else pd.DataFrame(columns=list(published_values.COLUMNS))
     table = reproduction.annotate(table, paper)
     tables.write(table[tables.CORRELATION.names], out_table, tables.CORRELATION, "correlation")
-    compared = reproduction.compare(table, paper)
+    compared = reproduction.compare(table, paper, gran)
     if out_reproduction is not None:
         tables.write(compared, out_reproduction, tables.REPRODUCTION, "reproduction")
     if out_reproduction_markdown is not None:
