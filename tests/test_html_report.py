@@ -114,9 +114,9 @@ def test_report_renders_in_headless_chromium(report: Path, http_server) -> None:
     http_server.state.root = report.parent
     result = check_page(report.parent, report.name, http_server.base)
     assert result["images"] == 2 and result["loaded"] == 2, result
-    # reproduction, drift; heatmaps (all, arch=resnet, arch=vit); the PGDL score; tau (all, arch=resnet,
-    # arch=vit), p-values; granulated: test, mixed, gap error, gap loss
-    assert result["tables"] == 1 + 1 + 3 + 1 + 4 + 4 and result["rendered"] == result["tables"], result
+    # reproduction (taus, PGDL scores), drift; heatmaps (all, arch=resnet, arch=vit); the PGDL score; tau
+    # (all, arch=resnet, arch=vit), p-values; granulated: test, mixed, gap error, gap loss
+    assert result["tables"] == 2 + 1 + 3 + 1 + 4 + 4 and result["rendered"] == result["tables"], result
     assert result["collapsed"] == result["details"] == 4, result  # reading notes, drift table, tau, granulated
     assert result["heatmap_cells"] == 3 * 2 * 5 and 0 < result["not_significant"] < result["heatmap_cells"], result
     assert result["captions"] == result["tables"] + result["images"]
