@@ -14,6 +14,7 @@
 #   results/cache/measures/<setting>/<model>/<measure>.parquet        one cached (model, measure)
 #   results/tables/<setting>/<table>.parquet            aggregated tables, tau tables, subsets, radius_check (+ .md)
 #   results/tables/<setting>/{reproduction,drift}.{parquet,md}   the paper's values beside ours; evaluated vs published accuracy
+#   results/tables/pgdl_task_average.{parquet,md}      the PGDL score of every task and its mean (PGDL tasks only)
 #   results/figures/<setting>/<definition>.{png,pdf}    error vs sharpness (its logit-normalised twin as the top row)
 #   results/figures/<setting>/subsets/<definition>.{png,pdf}   tau over random subsets of k models
 #   results/figures/<setting>/captures/<hyperparameter>.{png,pdf}   sharpness vs lr, colour = test error

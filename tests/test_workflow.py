@@ -177,6 +177,7 @@ def test_dry_run_of_the_default_study_plans_the_whole_zoo(tmp_path: Path) -> Non
     assert counts["train_model"] >= 48
     assert counts["evaluate_models"] == counts["sharpness"] == 6
     assert counts["plot_figure"] == 5
+    assert "task_average" not in counts  # no PGDL task: no score averaged over tasks
 
 
 def _all_outputs_readable(root: Path) -> int:

@@ -90,6 +90,7 @@ def _run(a: argparse.Namespace) -> None:
             a.setting, a.models, a.metrics, a.sharpness, a.group_by, a.axes, a.max_train_error,
             a.out_table, a.out_granulated, a.out_markdown, a.hyperparameters, a.resamples, a.confidence, a.seed,
             a.measures, a.oracle, a.published, a.out_reproduction, a.out_reproduction_markdown),
+        "task-average": lambda: _job("tables").task_average(a.input, a.out_table, a.out_markdown),
         "drift": lambda: _job("tables").drift_table(a.setting, a.metrics, a.published, a.threshold, a.out_table, a.out_markdown),
         "plot": lambda: _job("figures").plot(
             a.setting, a.definition, a.models, a.metrics, a.sharpness, a.targets, a.color, a.marker or None,
@@ -100,7 +101,7 @@ def _run(a: argparse.Namespace) -> None:
         "html-report": lambda: _job("report").html_report(
             a.setting, a.correlation, a.granulated, a.figures, a.captures, a.color, a.marker or None,
             a.max_train_error, a.out, a.curvature, a.reproduction, a.drift, a.drift_threshold,
-            a.radius_check, a.subsets, a.subsets_figures),
+            a.radius_check, a.subsets, a.subsets_figures, a.task_average),
         "report": lambda: _job("report").report(a.setting, a.tables, a.figures, a.out, a.sections),
         "theory-dln": lambda: _job("theory").dln(a.lr, a.alpha, a.steps, a.seed, a.out_table, a.out),
         "theory-scale": lambda: _job("theory").classifier_scale(a.alpha, a.rho, a.n_samples, a.seed, a.out_table, a.out),
@@ -213,6 +214,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out-reproduction", type=Path, default=None, help="the paper's values beside ours (Parquet)")
     s.add_argument("--out-reproduction-markdown", type=Path, default=None, help="the same as the report's Markdown section")
 
+    s = add("task-average", "the PGDL score of every task and its mean over tasks (Parquet and Markdown)", "out-table", "out-markdown", setting=False)
+    s.add_argument("--input", type=input_arg, nargs="+", required=True, metavar="TASK=PATH", help="each task's granulated table, in order")
+
     s = add("drift", "evaluated vs published accuracies per model and split (Parquet and Markdown)", "metrics", "out-table", "out-markdown")
     s.add_argument("--published", type=Path, nargs="+", required=True, help="the published metrics tables (one per job)")
     s.add_argument("--threshold", type=float, default=0.5, help="percentage points above which a model is flagged")
@@ -279,6 +283,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--radius-check", type=Path, default=None, help="the radius check table")
     s.add_argument("--subsets", type=Path, nargs="*", default=[], help="the table of tau over random subsets, if any")
     s.add_argument("--subsets-figures", type=Path, nargs="*", default=[])
+    s.add_argument("--task-average", type=Path, default=None, help="the PGDL score averaged over tasks (Parquet), for a PGDL task")
     s.add_argument("--color", default="lr")
     s.add_argument("--marker", default=None)
     s.add_argument("--max-train-error", type=float, default=1.0)

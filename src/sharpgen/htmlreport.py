@@ -161,6 +161,7 @@ class Report:
     drift: pd.DataFrame | None = None
     drift_threshold: float = 0.5
     checks: Sequence[str] = ()  # rendered sections of the setting's checks (radius check, tau over subsets)
+    task_average: pd.DataFrame | None = None  # the PGDL score of every task and its mean (a PGDL task's page)
 
 
 def _significant(row: pd.Series) -> bool:
@@ -347,6 +348,32 @@ def cmi_section(report: Report) -> str:
     return "\n".join(["<h2>PGDL score</h2>", cmi_table(gran, n_models)])
 
 
+def task_average_section(report: Report) -> str:
+    """The PGDL score of every task of the study and its mean over tasks, as the competition ranked."""
+    from sharpgen import task_average as average
+
+    frame = report.task_average
+    if frame is None:
+        return ""
+    tasks = [t for t in pd.unique(frame["setting"]).tolist() if t != average.MEAN]
+    out = ["<h2>PGDL score averaged over tasks</h2>"]
+    if frame.empty:
+        return "\n".join([*out, '<p class="none">No task has a PGDL score.</p>'])
+    for target in sorted(set(frame["target"]), key=lambda t: (t != average.TARGET, t)):
+        part = frame[frame["target"] == target]
+        rows = part.assign(column=["mean (n tasks)" if s == average.MEAN else s for s in part["setting"]])
+        table = table_html(
+            rows, "definition", "column",
+            lambda r: _cell(r["cmi"]) + (f" ({r['n_tasks']})" if r["setting"] == average.MEAN else ""),
+            f"PGDL score x100 against {target} of every definition and measure on each task ({', '.join(tasks)}), and its "
+            "mean over the tasks where it exists, as the competition ranked entries (in brackets: the number of tasks in "
+            "the mean; means over different numbers of tasks are not comparable).",
+            last=["mean (n tasks)"],
+        )
+        out.append(table if target == average.TARGET else f"<details><summary>target {html.escape(target)}</summary>{table}</details>")
+    return "\n".join(out)
+
+
 def figures_section(report: Report) -> str:
     if not report.figures:
         return ""
@@ -375,6 +402,7 @@ SECTIONS: list[Callable[[Report], str]] = [
     drift_section,
     heatmap_section,
     cmi_section,
+    task_average_section,
     figures_section,
     checks_section,
     tables_section,

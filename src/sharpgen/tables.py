@@ -179,6 +179,17 @@ GRANULATED = pa.schema(
     ]
 )
 
+# the PGDL score per task and its mean over tasks (sharpgen.task_average), across settings
+TASK_AVERAGE = pa.schema(
+    [
+        pa.field("definition", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("setting", pa.string(), nullable=False),  # the task, or "mean over tasks"
+        pa.field("cmi", pa.float64()),  # PGDL score x100 (the task's, or the mean over the tasks that have one)
+        pa.field("n_tasks", pa.int64(), nullable=False),  # tasks behind the value (0 or 1 on a task's row)
+    ]
+)
+
 SUBSET = pa.schema(
     [
         pa.field("setting", pa.string(), nullable=False),
@@ -254,6 +265,7 @@ SORT_KEYS: Mapping[str, list[str]] = {
     "drift": ["setting", "model_id", "split"],
     "subsets": ["setting", "definition", "target"],
     "radius_check": ["setting", "algorithm", "norm", "variant", "m", "rho", "definition"],
+    "task_average": ["definition", "target"],  # then the tasks in the study's order, the mean last
 }
 
 

@@ -50,6 +50,9 @@ JOBS = {s: plan.jobs(SHEETS[s], BLOCKS[s]["sharpness"]["shards"]) for s in SETTI
 CALIBRATED = {s: plan.calibration_models(SHEETS[s]) for s in SETTINGS}
 DOWNLOADS = {s: plan.downloads(s, BLOCKS[s], SHEETS[s]) for s in SETTINGS}
 MEASURES = {s: plan.measure_specs(s, BLOCKS[s]) for s in SETTINGS}
+# the study's PGDL tasks: their scores are averaged over them (rule task_average)
+PGDL_TASKS = [s for s in SETTINGS if settings.get(s).benchmark == "pgdl"]
+TASK_AVERAGE = "results/tables/pgdl_task_average"
 
 
 wildcard_constraints:
@@ -293,6 +296,30 @@ def get_drift_arg(wildcards, input):
     return f"--drift {input.drift}" if input.drift else ""
 
 
+def get_task_average_inputs(wildcards):
+    """The granulated table of every PGDL task of the study, named by task."""
+    return {s: f"results/tables/{s}/granulated.parquet" for s in PGDL_TASKS}
+
+
+def get_task_average_input_arg(wildcards, input):
+    """Params: TASK=PATH for every task, in the study's order."""
+    return " ".join(shlex.quote(f"{s}={input[s]}") for s in PGDL_TASKS)
+
+
+def get_task_average(wildcards):
+    """The PGDL score averaged over tasks, for a PGDL task's report (nothing otherwise)."""
+    return [f"{TASK_AVERAGE}.parquet"] if wildcards.setting in PGDL_TASKS else []
+
+
+def get_task_average_arg(wildcards, input):
+    """Params: --task-average PATH for the html_report job, or nothing."""
+    return (
+        f"--task-average {shlex.quote(str(input.task_average))}"
+        if input.task_average
+        else ""
+    )
+
+
 def get_report_sections(wildcards):
     """The Markdown report's sections before the tau tables, in order (one line per section)."""
     s = wildcards.setting
@@ -302,6 +329,8 @@ def get_report_sections(wildcards):
     sections.append(f"results/tables/{s}/radius_check.md")
     if BLOCKS[s]["subsets"]["k"]:
         sections.append(f"results/tables/{s}/subsets.md")
+    if s in PGDL_TASKS:
+        sections.append(f"{TASK_AVERAGE}.md")
     return sections
 
 
@@ -452,6 +481,8 @@ def get_final_outputs():
         out += _figures(s)
         out += get_ablation_figures(s)
         out += subsets_figures(s)
+    if PGDL_TASKS:
+        out.append(f"{TASK_AVERAGE}.parquet")
     if config["theory"]["dln"]["run"]:
         out.append("results/theory/dln.png")
     if config["theory"]["scale"]["run"]:

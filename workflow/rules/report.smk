@@ -31,6 +31,7 @@ rule html_report:
         radius_check="results/tables/{setting}/radius_check.parquet",
         subsets=get_subsets_table,
         subsets_figures=get_subsets_figures,
+        task_average=get_task_average,
     output:
         "results/report/{setting}.html",
     log:
@@ -43,12 +44,13 @@ rule html_report:
         max_train_error=get_setting_param("sharpness", "max_train_error"),
         drift=get_drift_arg,
         threshold=get_setting_param("drift", "threshold"),
+        task_average=get_task_average_arg,
     shell:
         "python -m sharpgen html-report --setting {wildcards.setting} "
         "--correlation {input.correlation:q} --granulated {input.granulated:q} "
         "--reproduction {input.reproduction:q} {params.drift} --drift-threshold {params.threshold} "
         "--figures {input.figures:q} --captures {input.captures:q} --curvature {input.curvature:q} "
         "--radius-check {input.radius_check:q} --subsets {input.subsets:q} "
-        "--subsets-figures {input.subsets_figures:q} "
+        "--subsets-figures {input.subsets_figures:q} {params.task_average} "
         "--color {params.figures[color]} --marker '{params.marker}' "
         "--max-train-error {params.max_train_error} --out {output:q} > {log:q} 2>&1"

@@ -100,6 +100,26 @@ rule correlate:
         "--out-reproduction-markdown {output.reproduction_markdown:q} > {log:q} 2>&1"
 
 
+# The PGDL score of every task of the study and its mean over tasks (only with PGDL tasks).
+rule task_average:
+    input:
+        unpack(get_task_average_inputs),
+    output:
+        table=f"{TASK_AVERAGE}.parquet",
+        markdown=f"{TASK_AVERAGE}.md",
+    log:
+        "results/logs/task_average/pgdl.log",
+    benchmark:
+        "results/benchmarks/task_average/pgdl.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        tasks=get_task_average_input_arg,
+    shell:
+        "python -m sharpgen task-average --input {params.tasks} "
+        "--out-table {output.table:q} --out-markdown {output.markdown:q} > {log:q} 2>&1"
+
+
 # Accuracies evaluated here against those the collection publishes (both metrics producers).
 rule drift:
     input:

@@ -25,10 +25,12 @@ def html_report(
     color: str, marker: str | None, max_train_error: float, out: Path, curvature: Sequence[Path] = (),
     reproduction: Path | None = None, drift: Path | None = None, drift_threshold: float = 0.5,
     radius_check: Path | None = None, subsets: Sequence[Path] = (), subsets_figures: Sequence[Path] = (),
+    task_average: Path | None = None,
 ) -> None:
     """One self-contained HTML page: the paper's values beside ours, the accuracy drift, a tau
-    heatmap per subgroup, every figure, the radius check and tau over random subsets of models
-    (when given), then every table (Parquet) collapsed, captioned."""
+    heatmap per subgroup, the PGDL score (and its average over tasks, when given), every figure,
+    the radius check and tau over random subsets of models (when given), then every table
+    (Parquet) collapsed, captioned."""
     from sharpgen import radius, tables
     from sharpgen import subsets as subsets_
     from sharpgen.htmlreport import Figure, Report, figure_html, page
@@ -79,6 +81,7 @@ def html_report(
         drift=tables.read(drift, tables.DRIFT) if drift else None,
         drift_threshold=drift_threshold,
         checks=checks,
+        task_average=tables.read(task_average, tables.TASK_AVERAGE) if task_average else None,
     )
     with atomic_path(out) as tmp:
         tmp.write_text(page(content))

@@ -139,6 +139,19 @@ def correlate(
         tmp.write_text(correlation_markdown(setting, table, gran, kept, len(models_), max_train_error))
 
 
+def task_average(granulated: Sequence[tuple[str, Path]], out_table: Path, out_markdown: Path) -> None:
+    """The PGDL score of every task (``(task, granulated table)`` in order) and its mean over tasks."""
+    from sharpgen import task_average as average
+
+    frames = {task: tables.read(path, tables.GRANULATED) for task, path in granulated}
+    table = average.average(frames)
+    tables.write(table, out_table, tables.TASK_AVERAGE, "task_average")
+    with atomic_path(out_markdown) as tmp:
+        tmp.write_text(average.markdown(table, list(frames)))
+    means = table[table["setting"] == average.MEAN]
+    log(f"{len(frames)} tasks: {len(means)} (definition, target) means -> {out_table}")
+
+
 def drift_table(setting: str, metrics: Path, published: Sequence[Path], threshold: float, out_table: Path, out_markdown: Path) -> None:
     """Evaluated (``metrics``) vs published (per-job ``published``) accuracies, as Parquet and Markdown."""
     from sharpgen import drift

@@ -56,6 +56,8 @@ class Setting:
     # the paper's published values (sharpgen.published): a CSV in the folder data/ beside the
     # setting's module; the block key published_values (a path) replaces it
     published_values: ClassVar[str | None] = None
+    # "pgdl": a task of the PGDL competition; a study averages the PGDL score over its tasks
+    benchmark: ClassVar[str | None] = None
     # JSON-schema properties of the setting's own config keys (with descriptions and defaults)
     block_schema: ClassVar[Mapping[str, Any]] = {}
     # defaults of the common keys (sharpness, correlation, figures) where the setting differs

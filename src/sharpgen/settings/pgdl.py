@@ -178,6 +178,7 @@ class PgdlTask(Collection):
     metric_sources = ("published",)
     published = {"train_acc": "train", "test_acc": "test"}
     published_values = "published_pgdl.csv"  # the starting kit's and the winners' PGDL scores (every task's rows)
+    benchmark = "pgdl"  # the study averages the score over its PGDL tasks (sharpgen.task_average)
     block_schema = {
         "models": Collection.block_schema["models"],
         "root": {"description": f"Folder of {LAYOUT}; the sheet is planned from the README's grid while it is absent.",
