@@ -4,6 +4,7 @@ process): every architecture family's logits, and records read back exactly."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -160,7 +161,8 @@ def test_the_subset_reads_the_shards_in_order_and_models_keep_their_initial_weig
 @pytest.mark.slow
 def test_a_tiny_task_runs_end_to_end_with_the_pgdl_score(upstream: Path, tmp_path: Path) -> None:
     """The archive layout through the unchanged workflow: published metrics, sharpness, the
-    distance from initialisation, and the PGDL score in the tables and the report."""
+    kit's two baselines, the PGDL score in the tables and the report, the published scores
+    beside ours (Reproduction) and the score averaged over the study's tasks."""
     import yaml
 
     from helpers.workflow import snakemake, workdir
@@ -176,30 +178,42 @@ def test_a_tiny_task_runs_end_to_end_with_the_pgdl_score(upstream: Path, tmp_pat
             "sharpness": {"n": 16, "shards": 1, "max_train_error": 1.0},  # one job for the four models
             "correlation": {"resamples": 0},
             "grids": {"tiny": [{"algorithm": "average", "norm": "l2", "variant": "adaptive", "rho": 0.1, "m": 16, "n_samples": 2}]},
-            "measures": [{"kind": "dist_init"}],
+            "measures": [{"kind": "dist_init"}, {"kind": "jacobian_norm", "n": 16}],
             "figures": {"targets": ["test_error", "gen_gap_error"]},
         },
     }
     (root / "pgdl.yaml").write_text(yaml.safe_dump(config))
-    snakemake(root, "results/report/pgdl_task1.md", "--configfile", "pgdl.yaml")
+    snakemake(root, "results/report/pgdl_task1.md", "results/report/pgdl_task1.html", "--configfile", "pgdl.yaml")
     t = root / "results" / "tables" / "pgdl_task1"
     models = tables.read(t / "models.parquet", tables.models_schema("pgdl_task1"))
     metrics = tables.read(t / "metrics.parquet", tables.METRICS)
     sharp = tables.read(t / "sharpness.parquet", tables.SHARPNESS)
     measures = tables.read(t / "measures.parquet", tables.MEASURES)
     assert len(sharp) == 4 and sharp["sharpness_loss"].notna().all()
-    assert (measures["value"] > 0).all() and len(measures) == 4
+    assert (measures["value"] > 0).all() and len(measures) == 8
     gran = tables.read(t / "granulated.parquet", tables.GRANULATED)
     axes = ["last_conv_filters", "dropout", "conv_blocks", "dense_layers", "weight_decay", "batch_size"]
     wide = metrics.pivot(index="model_id", columns="split", values="error").loc[models["model_id"]]
     gap = (wide["test"] - wide["train"]).to_numpy()
     for definition, values in [(d, rows.set_index("model_id")["sharpness_loss"]) for d, rows in sharp.groupby("definition")] + [
-        ("dist_init", measures.set_index("model_id")["value"])
+        (m, rows.set_index("model_id")["value"]) for m, rows in measures.groupby("measure")
     ]:
         row = gran[(gran["definition"] == definition) & (gran["target"] == "gen_gap_error") & (gran["axis"] == "Psi")]
         expected = 100 * pgdl_cmi(values.loc[models["model_id"]].to_numpy(), gap, models[axes])
         assert row["cmi"].iloc[0] == pytest.approx(expected, abs=1e-9)
-    assert "PGDL score" in (root / "results" / "report" / "pgdl_task1.md").read_text()
+    report = (root / "results" / "report" / "pgdl_task1.md").read_text()
+    assert "PGDL score" in report
+    psi = gran[(gran["axis"] == "Psi") & (gran["target"] == "gen_gap_error")].set_index("definition")["cmi"]
+    repro = tables.read(t / "reproduction.parquet", tables.REPRODUCTION).set_index("definition")
+    assert repro.loc["dist_init", ["paper_value", "ours"]].tolist() == [5.13, psi.loc["dist_init"]]
+    assert math.isnan(repro.loc["jacobian_norm_n528", "ours"])  # the kit's 528 examples; this study measured 16
+    assert f"| {psi.loc['dist_init']:.3f} (4 models) |" in report and report.count("| no row of ours") == 4
+    average = tables.read(root / "results" / "tables" / "pgdl_task_average.parquet", tables.TASK_AVERAGE)
+    mean = average[(average["setting"] == "mean over tasks") & (average["target"] == "gen_gap_error")].set_index("definition")
+    assert mean["cmi"].to_dict() == pytest.approx(psi.to_dict(), nan_ok=True) and set(mean["n_tasks"]) <= {0, 1}
+    html = (root / "results" / "report" / "pgdl_task1.html").read_text()
+    assert "PGDL score averaged over tasks" in report and "PGDL score averaged over tasks" in html
+    assert "PGDL scores published for pgdl_task1" in html
 
 
 def test_without_the_archive_the_readme_grid_is_planned_and_jobs_say_what_is_missing(tmp_path: Path) -> None:

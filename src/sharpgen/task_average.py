@@ -53,14 +53,14 @@ def markdown(table: pd.DataFrame, tasks: Sequence[str]) -> str:
         "## PGDL score averaged over tasks\n",
         "The PGDL score (conditional mutual information x100, the minimum over pairs of hyperparameter axes) of every "
         "definition and measure on each task, and its mean over the tasks where it exists, as the competition ranked "
-        f"entries (n: the number of tasks in the mean). Tasks: {', '.join(tasks)}.\n",
+        f"entries (n: the number of tasks in the mean). Tasks: {', '.join(tasks)}.",
     ]
     if table.empty:
-        return "\n".join([*lines, "No task has a PGDL score.\n"])
+        return "\n".join([*lines, "", "No task has a PGDL score.\n"])
     targets = sorted(set(table["target"]), key=lambda t: (t != TARGET, t))
     for target in targets:
         part = table[table["target"] == target]
-        lines += [f"\n### target {target}\n", "| definition | " + " | ".join([*tasks, "mean", "n"]) + " |",
+        lines += ["", f"### target {target}", "", "| definition | " + " | ".join([*tasks, "mean", "n"]) + " |",
                   "| --- |" + " ---: |" * (len(tasks) + 2)]
         for definition, rows in part.groupby("definition", sort=True):
             by = rows.set_index("setting")
