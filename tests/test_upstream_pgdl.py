@@ -75,9 +75,10 @@ def test_keras2_files_load_with_logits_and_the_kits_baselines_of_keras2(upstream
     x = torch.from_numpy(reference["inputs"])
     x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x
     data = (x, torch.zeros(len(x), dtype=torch.int64))
-    ours = compute_measure(Measure("jacobian_norm", n=len(x)), model, data, None)
-    print(f"keras 2 {family}: jacobian_norm {ours:.6e}, kit {float(reference['jacobian_norm']):.6e}")
-    assert ours == pytest.approx(float(reference["jacobian_norm"]), rel=1e-5)
+    if "jacobian_norm" in reference:  # the families that hold every layer type (helpers.pgdl_keras)
+        ours = compute_measure(Measure("jacobian_norm", n=len(x)), model, data, None)
+        print(f"keras 2 {family}: jacobian_norm {ours:.6e}, kit {float(reference['jacobian_norm']):.6e}")
+        assert ours == pytest.approx(float(reference["jacobian_norm"]), rel=1e-5)
     init = keras_h5.load(folder / "config.json", folder / "weights_init.hdf5").state_dict()
     distance = compute_measure(Measure("dist_init"), model, data, init)
     has_batch_norm = any(layer["layer_name"] == "BatchNormalization" for layer in json.loads((folder / "config.json").read_text())["model_config"])
