@@ -54,6 +54,14 @@ def download(url: str, out: Path, lock: Path, trust_first: bool = False) -> None
     log(f"{url} -> {out}")
 
 
+def extract_archive(archive: Path, out: Path) -> None:
+    """Extract ``archive`` into the folder of ``out`` (its record, written last), logging progress."""
+    from sharpgen.archive import extract
+
+    record = extract(archive, out.parent, progress=log)
+    log(f"{archive} -> {out.parent}: {record['files']} files, {record['extracted_bytes'] / 2**20:.0f} MiB")
+
+
 def import_checkpoint(setting: str, model_id: str, source: Path, out: Path) -> None:
     """Link the user's checkpoint ``source`` (column path of the model sheet) at ``out``."""
     if not source.is_file():
