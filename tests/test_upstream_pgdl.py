@@ -228,3 +228,29 @@ def test_without_the_archive_the_readme_grid_is_planned_and_jobs_say_what_is_mis
     assert len(sheet) == 48 and set(sheet["dense"]) == {"128-128-128", "256-256", "512"}
     with pytest.raises(ValueError, match="model_configs.json is missing under pgdl_task7.root"):
         settings.get("pgdl_task7").published_metrics(sheet, {})
+
+
+def test_tasks_sharing_a_phase_archive_download_it_once_from_their_mirror_unless_given_a_root() -> None:
+    from sharpgen import plan
+
+    mirror = {"base_url": "http://127.0.0.1:1/m/"}
+    blocks = {"pgdl_task1": mirror, "pgdl_task2": mirror, "pgdl_task8": {}, "pgdl_task9": {"root": "/data/phase_two"}}
+    assert plan.archives(blocks) == {"public_data.zip": "http://127.0.0.1:1/m/public_data.zip",
+                                     "phase_two_data.zip": "http://storage.googleapis.com/gresearch/pgdl/phase_two_data.zip"}
+    with pytest.raises(ValueError, match="config pgdl_task1 and pgdl_task2 fetch public_data.zip from different URLs"):
+        plan.archives({"pgdl_task1": mirror, "pgdl_task2": {}})
+
+
+def test_the_evaluation_splits_are_the_tasks_records_capped_by_evaluated_records(upstream: Path) -> None:
+    from sharpgen import settings
+
+    setting = settings.get("pgdl_task2")
+    block = {"root": str(upstream / "archive")}
+    splits, index = setting.dataset(block, {})
+    assert {k: len(y) for k, (_, y) in splits.items()} == {"train": 40, "test": 8}
+    assert splits["train"][0].shape == (40, 3, 12, 12)
+    x, y, table = setting.subset(block, 40, 0, {})
+    assert torch.equal(splits["train"][0], x) and torch.equal(splits["train"][1], y)  # the same records, in the same order
+    capped, index = setting.dataset({**block, "evaluated_records": 25}, {})
+    assert {k: len(y) for k, (_, y) in capped.items()} == {"train": 25, "test": 8}
+    assert list(index[index["split"] == "train"]["source"].str[-16:].value_counts().sort_index()) == [20, 5]

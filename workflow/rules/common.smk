@@ -409,7 +409,11 @@ def upstream_artefacts(setting):
     block, sheet = BLOCKS[setting], SHEETS[setting]
     s = settings.get(setting)
     refs = list(s.subset_inputs(block, sheet).values())
-    if drift_applies(setting) or block["metrics"] == "evaluate" or (sheet["source"] == "train").any():
+    if (
+        drift_applies(setting)
+        or block["metrics"] == "evaluate"
+        or (sheet["source"] == "train").any()
+    ):
         refs += [Ref("dataset"), *s.dataset_inputs(block, sheet).values()]
     paths = [checkpoint_path(setting, m) for m in sheet["model_id"]]
     paths += [ref_path(setting, ref) for ref in refs if ref.kind != "checkpoint"]
@@ -466,7 +470,9 @@ CONTENT_RECORD = Path("results/cache/content.json")
 
 def content_inputs():
     """The files every result is computed from, of every setting (see sharpgen.freshness)."""
-    return sorted({p for s in SETTINGS if not WAITING[s] for p in upstream_artefacts(s)})
+    return sorted(
+        {p for s in SETTINGS if not WAITING[s] for p in upstream_artefacts(s)}
+    )
 
 
 def get_final_outputs():
