@@ -254,3 +254,15 @@ def test_the_evaluation_splits_are_the_tasks_records_capped_by_evaluated_records
     capped, index = setting.dataset({**block, "evaluated_records": 25}, {})
     assert {k: len(y) for k, (_, y) in capped.items()} == {"train": 25, "test": 8}
     assert list(index[index["split"] == "train"]["source"].str[-16:].value_counts().sort_index()) == [20, 5]
+
+
+def test_an_extracted_archive_without_the_tasks_folder_names_the_folders_it_has(tmp_path: Path, monkeypatch) -> None:
+    from sharpgen import archive, plan
+
+    monkeypatch.chdir(tmp_path)
+    (archive.folder("phase_two_data.zip") / "reference_data" / "task6_v2").mkdir(parents=True)
+    assert len(plan.model_sheet("pgdl_task6", {})) == 96  # not extracted yet: the README's grid
+    archive.record_path("phase_two_data.zip").write_text("{}")
+    with pytest.raises(ValueError, match=r"config pgdl_task6: phase_two_data.zip is extracted .* no reference_data/task6/model_configs.json; "
+                                         r"its tasks: \['task6_v2'\]; set pgdl_task6.task_dir"):
+        plan.model_sheet("pgdl_task6", {})

@@ -1,8 +1,8 @@
 """Zip archives shared by several settings (the PGDL phase archives): where the workflow keeps
 them, and their extraction, safe and atomic.
 
-An archive ``<name>.zip`` is downloaded once to ``results/archives/<name>.zip`` and extracted
-to ``results/archives/<name>/``. Extraction writes into ``results/archives/.<name>.partial/``,
+An archive ``<name>.zip`` is downloaded once to ``results/archives/<name>.zip`` (deleted by the
+workflow once extracted) and extracted to ``results/archives/<name>/``. Extraction writes into ``results/archives/.<name>.partial/``,
 puts the record ``extracted.json`` in it last, and renames the folder into place: the folder
 exists only complete, and a killed extraction leaves a ``.partial`` folder that the next run
 deletes. Members whose names would land outside the folder (absolute paths, ``..``, links) are

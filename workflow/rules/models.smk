@@ -20,10 +20,11 @@ rule download:
         "--out {output:q} > {log:q} 2>&1"
 
 
-# An archive shared by settings (sharpgen.archive): downloaded once, extracted atomically.
+# An archive shared by settings (sharpgen.archive): downloaded once, extracted atomically; the
+# zip is deleted once extracted (temp: a present extraction is not redone for its absence).
 rule download_archive:
     output:
-        "results/archives/{archive}.zip",
+        temp("results/archives/{archive}.zip"),
     log:
         "results/logs/download_archive/{archive}.log",
     benchmark:

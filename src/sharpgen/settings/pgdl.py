@@ -230,6 +230,10 @@ class PgdlTask(Collection):
         configs = root / "reference_data" / folder / "model_configs.json"
         if configs.is_file():
             frame = sheet_from_configs(self.task, configs, root, folder)
+        elif self.archives(block) and archive.is_extracted(self.task.archive):
+            found = sorted(p.name for p in (root / "reference_data").glob("*") if p.is_dir())
+            raise ValueError(f"config {self.name}: {self.task.archive} is extracted to {root} but has no {configs.relative_to(root)}; "
+                             f"its tasks: {found}; set {self.name}.task_dir to this task's folder")
         else:
             frame = sheet_from_readme(self.task, root, folder)
         frame = frame.assign(setting=self.name, arch=self.task.family, source="local", filename=frame["model_id"] + ".hdf5")
