@@ -174,6 +174,7 @@ def test_two_tasks_download_their_shared_archive_once_then_run_end_to_end(upstre
     assert lock[f"{http_server.base}/mirror/public_data.zip"] == {"size": served.stat().st_size, "sha256": sha256_file(served)}
     extracted = root / "results" / "archives" / "public_data"
     assert json.loads((extracted / "extracted.json").read_text())["files"] == sum(1 for p in (upstream / "archive").rglob("*") if p.is_file())
+    assert not (root / "results" / "archives" / "public_data.zip").exists()  # temp: deleted once extracted
     assert not (root / "results" / "tables").exists()
 
     snakemake(root, "results/report/pgdl_task1.md", "results/report/pgdl_task2.md", "--configfile", "pgdl.yaml")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from sharpgen import datasets, settings
+from sharpgen import settings
 from sharpgen.log import log
 
 
@@ -18,7 +18,7 @@ def train_model(
     precision: str = "fp32",
 ) -> None:
     """Train the model of sheet row ``row`` on the setting's train split; save it and its curve."""
-    from sharpgen import tables
+    from sharpgen import datasets, tables
     from sharpgen.device import job_device
     from sharpgen.progress import Progress
 
