@@ -242,7 +242,8 @@ class PgdlTask(Collection):
     def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
         if sheet["test_acc"].isna().all():
             raise ValueError(f"{self.name}: no published accuracies: the sheet is the README's grid because "
-                             f"reference_data/<task>/model_configs.json is missing under {self.name}.root (or the extracted archive: run snakemake once to extract it); expected {LAYOUT}")
+                             f"reference_data/<task>/model_configs.json is missing under {self.name}.root (or the extracted "
+                             f"archive: run snakemake once to extract it); expected {LAYOUT}")
         return super().published_metrics(sheet, inputs)
 
     def _records(self, block: Mapping[str, Any], split: str, n: int | None):
