@@ -98,3 +98,30 @@ def test_a_killed_extraction_is_not_taken_as_done_and_a_rerun_redoes_it(tmp_path
     assert archive.is_extracted("public_data.zip") and archive.record_path("public_data.zip") == target / archive.RECORD
     assert not partial.exists() and not (target / "input_data" / "stale.bin").exists()
     assert (target / "reference_data" / "task1_v4" / "model_configs.json").is_file()
+
+
+def test_an_extraction_killed_midway_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypatch) -> None:
+    """The extract command under SIGKILL while it writes: no record, no final folder; the rerun completes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    big = {f"input_data/task1_v4/dataset_1/train/shard_{k}.tfrecord": bytes(32 << 20) for k in range(4)}  # 128 MiB, deflated to ~0.1 MiB
+    path = _zip(tmp_path / "public_data.zip", {**LAYOUT, **big})
+    record = archive.record_path("public_data.zip")
+    command = [sys.executable, "-m", "sharpgen", "extract", "--archive", str(path), "--out", str(record)]
+    job = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    partial = record.parent.with_name(".public_data.partial")
+    deadline = time.monotonic() + 60
+    while not any(p.is_file() for p in partial.rglob("shard_*")) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL
+    assert partial.is_dir() and not record.exists() and not record.parent.exists() and not archive.is_extracted("public_data.zip")
+    subprocess.run(command, check=True, capture_output=True)
+    assert archive.is_extracted("public_data.zip") and not partial.exists()
+    assert (record.parent / "input_data/task1_v4/dataset_1/train/shard_3.tfrecord").stat().st_size == 32 << 20
