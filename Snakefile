@@ -4,6 +4,8 @@
 # results/benchmarks/<rule>/...):
 #   results/downloads/<setting>/<file>                  downloaded checkpoints and data archives
 #   results/imports/<setting>/<file>                    links to the user's own checkpoints
+#   results/archives/<archive>.zip, <archive>/          archives shared by settings (PGDL), extracted
+#                                                       (<archive>/extracted.json written last)
 #   results/data/<setting>/{dataset.pt,split.parquet}   evaluation splits (metrics: evaluate)
 #   results/data/<setting>/{subset.pt,subset.parquet}   the sharpness data and where it comes from
 #   results/models/<setting>/<model>/{checkpoint.pt,history.parquet}   models trained here

@@ -78,6 +78,7 @@ def _run(a: argparse.Namespace) -> None:
         "prepare-subset": lambda: _job("data").prepare_subset(a.setting, a.block, a.n, a.seed, inputs, a.out, a.out_table),
         "train": lambda: _job("models").train_model(a.setting, a.row, a.dataset, a.threads, a.out_checkpoint, a.out_history, a.precision),
         "download": lambda: _job("models").download(a.url, a.out, a.lock, a.trust_first_download),
+        "extract": lambda: _job("models").extract_archive(a.archive, a.out),
         "import-checkpoint": lambda: _job("models").import_checkpoint(a.setting, a.model_id, a.source, a.out),
         "evaluate": lambda: _job("metrics").evaluate_models(a.setting, a.model, a.dataset, a.threads, a.out, a.precision),
         "published-metrics": lambda: _job("metrics").published_metrics(a.setting, a.models, a.model_ids, inputs, a.out),
@@ -167,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
     s = add("download", "download one file (resumable, atomic, verified)", "url", "out", setting=False)
     s.add_argument("--lock", type=Path, required=True, help="JSON file of expected sizes and digests by URL")
     s.add_argument("--trust-first-download", action="store_true", help="download a URL the lock lacks and record its digest there")
+    add("extract", "extract a zip archive atomically into the folder of --out (its record)", "archive", "out", setting=False)
     add("import-checkpoint", "link a user's local checkpoint into the results", "model-id", "source", "out")
 
     s = add("evaluate", "loss and error of models on every split", "dataset", "out")
@@ -217,7 +219,8 @@ def parser() -> argparse.ArgumentParser:
     s = add("task-average", "the PGDL score of every task and its mean over tasks (Parquet and Markdown)", "out-table", "out-markdown", setting=False)
     s.add_argument("--input", type=input_arg, nargs="+", required=True, metavar="TASK=PATH", help="each task's granulated table, in order")
 
-    s = add("drift", "evaluated vs published accuracies per model and split (Parquet and Markdown)", "metrics", "out-table", "out-markdown")
+    s = add("drift", "evaluated vs published accuracies per model and split (Parquet and Markdown)", "out-table", "out-markdown")
+    s.add_argument("--metrics", type=Path, nargs="+", required=True, help="the evaluated metrics (the aggregated table, or one per job)")
     s.add_argument("--published", type=Path, nargs="+", required=True, help="the published metrics tables (one per job)")
     s.add_argument("--threshold", type=float, default=0.5, help="percentage points above which a model is flagged")
 
@@ -330,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "subset-table", "cache-dir", "source", "correlation", "granulated")
+PATHS = ("dataset", "models", "metrics", "sharpness", "subset", "subset-table", "cache-dir", "source", "correlation", "granulated", "archive")
 
 
 def main(argv: list[str] | None = None) -> int:

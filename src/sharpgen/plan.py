@@ -76,6 +76,26 @@ def downloads(name: str, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[
     return {**out, **dict(zip(rows["filename"], rows["url"]))}
 
 
+def archives(blocks: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Archive name -> URL over every setting (one download each, however many settings share it)."""
+    out: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for name, block in blocks.items():
+        for archive, url in settings.get(name).archives(block).items():
+            if out.setdefault(archive, url) != url:
+                raise ValueError(f"config {owner[archive]} and {name} fetch {archive} from different URLs ({out[archive]}, {url}); "
+                                 "give their blocks the same base_url")
+            owner.setdefault(archive, name)
+    return out
+
+
+def waiting_archives(name: str, block: Mapping[str, Any]) -> list[str]:
+    """The archives of setting ``name`` not extracted yet: its models are known only after that."""
+    from sharpgen.archive import is_extracted
+
+    return [a for a in settings.get(name).archives(block) if not is_extracted(a)]
+
+
 def job_of(model_id: str, shards: int) -> str:
     """The evaluation/sharpness job a model belongs to: itself (shards = 0) or a stable hash shard.
 

@@ -9,14 +9,16 @@ competition's files have) and ``reference.npz`` (NHWC inputs and Keras' outputs 
 mode). It also writes ``OUT_DIR/records/shard_0.tfrecord`` (the task datasets' records:
 features ``inputs`` and ``output``, ``tf.io.serialize_tensor`` of a float32 image and an int32
 label), ``OUT_DIR/records/lists.tfrecord`` (float, int64 and bytes list features) and
-``records.npz``, what was written; and ``OUT_DIR/archive/``, a tiny task 1 in the layout of the
-competition's archives (``TINY_TASK``). ``OUT_DIR/keras2/<family>/`` holds the same families
-written by Keras 2 itself (``tf_keras``, the Keras of TensorFlow 2.x that wrote the competition's
-files: weight names with ``:0``, ``<layer>/<layer>/kernel:0``): ``weights.hdf5`` from
-``save_weights``, ``model.h5`` from ``model.save`` (weights under ``model_weights/``), and in
-``reference.npz`` Keras 2's outputs, the starting kit's baseline 1 and, for
-``JACOBIAN_FAMILIES``, its Jacobian baseline computed by TensorFlow's autodiff
-(:func:`kit_jacobian_norm`). Its own process: TensorFlow and torch must not share one.
+``records.npz``, what was written; and ``OUT_DIR/archive/``, tiny tasks 1 and 2 in the layout of
+the competition's archives (``TINY_TASKS``), with ``OUT_DIR/archive_accuracy.json``: each
+model's accuracy on its task's train and test records as Keras computes it.
+``OUT_DIR/keras2/<family>/`` holds the families written by Keras 2 itself (``tf_keras``, the
+Keras of TensorFlow 2.x that wrote the competition's files: weight names with ``:0``,
+``<layer>/<layer>/kernel:0``): ``weights.hdf5`` from ``save_weights``, ``model.h5`` from
+``model.save`` (weights under ``model_weights/``), and in ``reference.npz`` Keras 2's outputs,
+the starting kit's baseline 1 and, for ``JACOBIAN_FAMILIES``, its Jacobian baseline computed by
+TensorFlow's autodiff (:func:`kit_jacobian_norm`). Its own process: TensorFlow and torch must
+not share one.
 """
 
 from __future__ import annotations
@@ -112,23 +114,49 @@ def write_records(out: Path, rng) -> None:
     np.savez(out.parent / "records.npz", images=images, labels=labels, floats=floats, ints=ints)
 
 
-# the archive's task 1 with 4 tiny VGG models; hyperparameter names unlike ours, values as the README
-TINY_TASK = {
-    "folder": "task1_v4",
-    "hparams": {"convwidth": [256, 512], "dropout_prob": [0.0, 0.5], "depth": [1, 3], "num_dense": [1, 2],
-                "l2": [0.0, 0.001], "batch": [8, 32, 512]},
-    "current": [(256, 0.0, 1, 1, 0.0, 8), (512, 0.5, 3, 2, 0.001, 32), (256, 0.5, 1, 2, 0.001, 512), (512, 0.0, 3, 1, 0.0, 32)],
-    "accuracy": [(1.0, 0.62), (0.97, 0.55), (0.99, 0.7), (1.0, 0.58)],
-}
+# the archive's tasks 1 (4 tiny VGG models) and 2 (3 tiny NiN models); hyperparameter names unlike
+# ours, values as the README. Task 1 publishes made-up accuracies (the drift check flags them),
+# task 2 the accuracies Keras computes on its records (accuracy None: no drift).
+TINY_TASKS = (
+    {"folder": "task1_v4", "family": "vgg",
+     "hparams": {"convwidth": [256, 512], "dropout_prob": [0.0, 0.5], "depth": [1, 3], "num_dense": [1, 2],
+                 "l2": [0.0, 0.001], "batch": [8, 32, 512]},
+     "current": [(256, 0.0, 1, 1, 0.0, 8), (512, 0.5, 3, 2, 0.001, 32), (256, 0.5, 1, 2, 0.001, 512), (512, 0.0, 3, 1, 0.0, 32)],
+     "accuracy": [(1.0, 0.62), (0.97, 0.55), (0.99, 0.7), (1.0, 0.58)]},
+    {"folder": "task2_v1", "family": "nin",
+     "hparams": {"num_layers": [6, 9, 12], "dropout": [0.0, 0.25, 0.5], "weight_decay": [0.0, 0.001], "batchsize": [32, 512, 1024]},
+     "current": [(6, 0.0, 0.0, 32), (9, 0.25, 0.001, 512), (12, 0.5, 0.0, 1024)],
+     "accuracy": [None, None, None]},
+)
 
 
-def write_task(out: Path, rng) -> None:
-    """input_data/task1_v4/{model_<i>/, dataset_1/{train,test}/shard_<k>.tfrecord} and
-    reference_data/task1_v4/model_configs.json, as the starting kit reads them."""
-    layers, input_shape = FAMILIES["vgg"]
-    task = out / "input_data" / TINY_TASK["folder"]
-    configs = {}
-    for i, (current, (train_acc, test_acc)) in enumerate(zip(TINY_TASK["current"], TINY_TASK["accuracy"])):
+def _records(folder: Path, sizes: tuple[int, ...], input_shape, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Shards of records as the task datasets hold them; every image and label written."""
+    folder.mkdir(parents=True)
+    images, labels = [], []
+    for k, size in enumerate(sizes):
+        with tf.io.TFRecordWriter(str(folder / f"shard_{k}.tfrecord")) as writer:
+            for _ in range(size):
+                image = rng.uniform(0, 1, input_shape).astype(np.float32)
+                label = np.int32(rng.integers(0, 10))
+                images.append(image)
+                labels.append(label)
+                writer.write(example({
+                    "inputs": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(image).numpy()])),
+                    "output": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(label).numpy()])),
+                }))
+    return np.stack(images), np.array(labels)
+
+
+def write_task(out: Path, spec: dict, rng) -> dict[str, dict[str, float]]:
+    """input_data/<task>/{model_<i>/, dataset_1/{train,test}/shard_<k>.tfrecord} and
+    reference_data/<task>/model_configs.json, as the starting kit reads them; returns each
+    model's accuracy per split as Keras computes it (inference mode)."""
+    layers, input_shape = FAMILIES[spec["family"]]
+    task = out / "input_data" / spec["folder"]
+    data = {split: _records(task / "dataset_1" / split, sizes, input_shape, rng) for split, sizes in (("train", (20, 20)), ("test", (8,)))}
+    configs, accuracy = {}, {}
+    for i, (current, published) in enumerate(zip(spec["current"], spec["accuracy"])):
         folder = task / f"model_{i}"
         folder.mkdir(parents=True)
         (folder / "config.json").write_text(json.dumps({"model_config": layers, "input_shape": input_shape}))
@@ -137,22 +165,14 @@ def write_task(out: Path, rng) -> None:
             random_weights(model, rng)
             with h5py.File(folder / name, "w") as f:
                 legacy_h5_format.save_weights_to_hdf5_group(f, model)
-        hparams = {n: {"possible_values": v, "current_value": c} for (n, v), c in zip(TINY_TASK["hparams"].items(), current)}
+        accuracy[f"model_{i}"] = {split: float(np.mean(np.argmax(model(x, training=False).numpy(), axis=1) == y)) for split, (x, y) in data.items()}
+        train_acc, test_acc = published or (accuracy[f"model_{i}"]["train"], accuracy[f"model_{i}"]["test"])
+        hparams = {n: {"possible_values": v, "current_value": c} for (n, v), c in zip(spec["hparams"].items(), current)}
         configs[str(i)] = {"hparams": hparams, "metrics": {"train_acc": train_acc, "test_acc": test_acc}}
-    for split, sizes in (("train", (20, 20)), ("test", (8,))):
-        (task / "dataset_1" / split).mkdir(parents=True)
-        for k, size in enumerate(sizes):
-            with tf.io.TFRecordWriter(str(task / "dataset_1" / split / f"shard_{k}.tfrecord")) as writer:
-                for _ in range(size):
-                    image = rng.uniform(0, 1, input_shape).astype(np.float32)
-                    label = np.int32(rng.integers(0, 10))
-                    writer.write(example({
-                        "inputs": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(image).numpy()])),
-                        "output": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(label).numpy()])),
-                    }))
-    reference = out / "reference_data" / TINY_TASK["folder"]
+    reference = out / "reference_data" / spec["folder"]
     reference.mkdir(parents=True)
     (reference / "model_configs.json").write_text(json.dumps(configs, indent=2))
+    return accuracy
 
 
 JACOBIAN_EXAMPLES = 16  # one batch of the kit's (test_measures works the batching by hand)
@@ -217,7 +237,8 @@ def main(out: Path) -> None:
         outputs = model(inputs, training=False).numpy()
         np.savez(folder / "reference.npz", inputs=inputs, outputs=outputs)
     write_records(out / "records", rng)
-    write_task(out / "archive", rng)
+    accuracy = {spec["folder"]: write_task(out / "archive", spec, rng) for spec in TINY_TASKS}
+    (out / "archive_accuracy.json").write_text(json.dumps(accuracy, indent=1))
     write_keras2(out / "keras2", rng)
 
 

@@ -4,11 +4,12 @@
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from sharpgen import freshness, plan, settings
+from sharpgen import archive, freshness, plan, settings
 from sharpgen.radius import checked_models
 from sharpgen.settings import Ref
 from sharpgen.config import check_config_files, check_top_level, resolve
@@ -50,8 +51,22 @@ JOBS = {s: plan.jobs(SHEETS[s], BLOCKS[s]["sharpness"]["shards"]) for s in SETTI
 CALIBRATED = {s: plan.calibration_models(SHEETS[s]) for s in SETTINGS}
 DOWNLOADS = {s: plan.downloads(s, BLOCKS[s], SHEETS[s]) for s in SETTINGS}
 MEASURES = {s: plan.measure_specs(s, BLOCKS[s]) for s in SETTINGS}
-# the study's PGDL tasks: their scores are averaged over them (rule task_average)
-PGDL_TASKS = [s for s in SETTINGS if settings.get(s).benchmark == "pgdl"]
+# Zip archives shared by settings (PGDL phases), downloaded and extracted once each. Until a
+# setting's archives are extracted its models are unknown: `all` asks only for the extraction.
+ARCHIVES = plan.archives(BLOCKS)
+WAITING = {s: plan.waiting_archives(s, BLOCKS[s]) for s in SETTINGS}
+for s in SETTINGS:
+    if WAITING[s]:
+        print(
+            f"{s}: {', '.join(WAITING[s])} is not extracted yet; this run downloads and "
+            f"extracts it; run snakemake again to compute its {len(SHEETS[s])} models",
+            file=sys.stderr,
+        )
+# the study's PGDL tasks whose archives are extracted: their scores are averaged over them (rule
+# task_average, rerun when a later run adds a task)
+PGDL_TASKS = [
+    s for s in SETTINGS if settings.get(s).benchmark == "pgdl" and not WAITING[s]
+]
 TASK_AVERAGE = "results/tables/pgdl_task_average"
 
 
@@ -63,6 +78,7 @@ wildcard_constraints:
     hyperparameter=r"[A-Za-z0-9_]+",
     quantity=r"m|n_iters|data",
     filename=r"[^/]+",
+    archive=r"[A-Za-z0-9_.-]+",
     arch=r"[A-Za-z0-9_.-]+",
     view=r"[A-Za-z0-9_.+-]+=[A-Za-z0-9_.+-]+",
 
@@ -160,6 +176,15 @@ def get_download_trust(wildcards):
     # --config trust_first_download=true gives the string "true"
     trusted = config["trust_first_download"] in (True, "true")
     return "--trust-first-download" if trusted else ""
+
+
+def get_archive_url(wildcards):
+    url = ARCHIVES.get(f"{wildcards.archive}.zip")
+    if url is None:
+        raise ValueError(
+            f"results/archives/{wildcards.archive}.zip: no setting of the config names this archive"
+        )
+    return shlex.quote(url)
 
 
 def get_import_source(wildcards):
@@ -277,8 +302,13 @@ def get_published_values_arg(wildcards, input):
 def drift_applies(setting):
     """Evaluated here, and published by the collection: both accuracies can be compared."""
     block, sheet = BLOCKS[setting], SHEETS[setting]
-    evaluated = block["metrics"] == "evaluate"
+    evaluated = block["metrics"] == "evaluate" or block["drift"]["evaluate"]
     return evaluated and settings.get(setting).has_published_metrics(block, sheet)
+
+
+def get_evaluated_job_metrics(wildcards):
+    s = wildcards.setting
+    return expand(f"results/metrics/{s}/evaluated/{{job}}.parquet", job=JOBS[s])
 
 
 def get_published_job_metrics(wildcards):
@@ -411,7 +441,11 @@ def upstream_artefacts(setting):
     block, sheet = BLOCKS[setting], SHEETS[setting]
     s = settings.get(setting)
     refs = list(s.subset_inputs(block, sheet).values())
-    if block["metrics"] == "evaluate" or (sheet["source"] == "train").any():
+    if (
+        drift_applies(setting)
+        or block["metrics"] == "evaluate"
+        or (sheet["source"] == "train").any()
+    ):
         refs += [Ref("dataset"), *s.dataset_inputs(block, sheet).values()]
     paths = [checkpoint_path(setting, m) for m in sheet["model_id"]]
     paths += [ref_path(setting, ref) for ref in refs if ref.kind != "checkpoint"]
@@ -468,12 +502,17 @@ CONTENT_RECORD = Path("results/cache/content.json")
 
 def content_inputs():
     """The files every result is computed from, of every setting (see sharpgen.freshness)."""
-    return sorted({p for s in SETTINGS for p in upstream_artefacts(s)})
+    return sorted(
+        {p for s in SETTINGS if not WAITING[s] for p in upstream_artefacts(s)}
+    )
 
 
 def get_final_outputs():
     out = []
     for s in SETTINGS:
+        if WAITING[s]:
+            out += [str(archive.record_path(a)) for a in WAITING[s]]
+            continue
         out += upstream_artefacts(s)
         out += setting_tables(s)
         out.append(f"results/report/{s}.md")

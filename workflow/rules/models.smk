@@ -1,5 +1,6 @@
 localrules:
     download,
+    download_archive,
     import_checkpoint,
 
 
@@ -17,6 +18,41 @@ rule download:
     shell:
         "python -m sharpgen download --url {params.url} --lock {params.lock:q} {params.trust} "
         "--out {output:q} > {log:q} 2>&1"
+
+
+# An archive shared by settings (sharpgen.archive): downloaded once, extracted atomically; the
+# zip is deleted once extracted (temp: a present extraction is not redone for its absence).
+rule download_archive:
+    output:
+        temp("results/archives/{archive}.zip"),
+    log:
+        "results/logs/download_archive/{archive}.log",
+    benchmark:
+        "results/benchmarks/download_archive/{archive}.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
+    params:
+        url=get_archive_url,
+        lock="config/downloads.lock",
+        trust=get_download_trust,
+    shell:
+        "python -m sharpgen download --url {params.url} --lock {params.lock:q} {params.trust} "
+        "--out {output:q} > {log:q} 2>&1"
+
+
+rule extract_archive:
+    input:
+        "results/archives/{archive}.zip",
+    output:
+        "results/archives/{archive}/extracted.json",
+    log:
+        "results/logs/extract_archive/{archive}.log",
+    benchmark:
+        "results/benchmarks/extract_archive/{archive}.tsv"
+    conda:
+        "../../envs/sharpgen.yaml"
+    shell:
+        "python -m sharpgen extract --archive {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule import_checkpoint:

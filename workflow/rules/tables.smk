@@ -123,7 +123,7 @@ rule task_average:
 # Accuracies evaluated here against those the collection publishes (both metrics producers).
 rule drift:
     input:
-        metrics="results/tables/{setting}/metrics.parquet",
+        metrics=get_evaluated_job_metrics,
         published=get_published_job_metrics,
     output:
         table="results/tables/{setting}/drift.parquet",

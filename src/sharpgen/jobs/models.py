@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from sharpgen import datasets, settings
+from sharpgen import settings
 from sharpgen.log import log
 
 
@@ -18,7 +18,7 @@ def train_model(
     precision: str = "fp32",
 ) -> None:
     """Train the model of sheet row ``row`` on the setting's train split; save it and its curve."""
-    from sharpgen import tables
+    from sharpgen import datasets, tables
     from sharpgen.device import job_device
     from sharpgen.progress import Progress
 
@@ -52,6 +52,14 @@ def download(url: str, out: Path, lock: Path, trust_first: bool = False) -> None
 
     fetch(url, out, progress=progress, lock=lock, trust_first=trust_first)
     log(f"{url} -> {out}")
+
+
+def extract_archive(archive: Path, out: Path) -> None:
+    """Extract ``archive`` into the folder of ``out`` (its record, written last), logging progress."""
+    from sharpgen.archive import extract
+
+    record = extract(archive, out.parent, progress=log)
+    log(f"{archive} -> {out.parent}: {record['files']} files, {record['extracted_bytes'] / 2**20:.0f} MiB")
 
 
 def import_checkpoint(setting: str, model_id: str, source: Path, out: Path) -> None:

@@ -152,11 +152,12 @@ def task_average(granulated: Sequence[tuple[str, Path]], out_table: Path, out_ma
     log(f"{len(frames)} tasks: {len(means)} (definition, target) means -> {out_table}")
 
 
-def drift_table(setting: str, metrics: Path, published: Sequence[Path], threshold: float, out_table: Path, out_markdown: Path) -> None:
-    """Evaluated (``metrics``) vs published (per-job ``published``) accuracies, as Parquet and Markdown."""
+def drift_table(setting: str, metrics: Sequence[Path], published: Sequence[Path], threshold: float, out_table: Path, out_markdown: Path) -> None:
+    """Evaluated (``metrics``: the aggregated table or one per job) vs published (per-job
+    ``published``) accuracies, as Parquet and Markdown."""
     from sharpgen import drift
 
-    evaluated = tables.read(metrics, tables.METRICS)
+    evaluated = pd.concat([tables.read(p, tables.METRICS) for p in metrics], ignore_index=True)
     frames = [tables.read(p, tables.METRICS) for p in published]
     table = drift.drift(evaluated, pd.concat(frames, ignore_index=True), threshold)
     tables.write(table, out_table, tables.DRIFT, "drift")

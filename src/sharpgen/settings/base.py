@@ -89,6 +89,11 @@ class Setting:
         """File name -> URL of the files besides checkpoints that the setting downloads."""
         return {}
 
+    def archives(self, block: Mapping[str, Any]) -> dict[str, str]:
+        """Zip archive name -> URL of the archives the setting's data come from, downloaded and
+        extracted once for every setting that names them (``sharpgen.archive``)."""
+        return {}
+
     def evaluated_splits(self, block: Mapping[str, Any]) -> tuple[str, ...] | None:
         """The metrics splits of ``metrics: evaluate`` (train, test, shift:<name>), where known at planning."""
         return None

@@ -28,14 +28,21 @@ gives no exact values (task 4/5's parameter count, task 7's dense architecture) 
 hyperparameter left over is taken, as a string. A file that does not match is refused with the
 names and values it holds.
 
-The archives are read after extraction: ``root`` is the folder holding ``input_data/`` and
-``reference_data/`` (a phase archive unzipped). The model sheet is read from
-``reference_data/<task>/model_configs.json`` when it exists, else planned from the README's
+Where the data come from: without ``root``, the task's phase archive is downloaded once for
+every task that shares it (mirrored by ``base_url``, verified against ``config/downloads.lock``)
+and extracted to ``results/archives/<archive>/`` (:mod:`sharpgen.archive`). Members are named
+``input_data/<task>/...`` and ``reference_data/<task>/...`` at the archive's top (as scripts that
+list the archive's central directory name them); a single top folder would be dropped. With
+``root`` (a phase archive the user unzipped), nothing is downloaded. The model sheet is read
+from ``reference_data/<task>/model_configs.json`` when it exists, else planned from the README's
 grid (same model count and hyperparameter values; for ``snakemake -n`` and ``sharpgen estimate``
-without the data; the jobs then fail, naming the missing files). Each model is linked from
-``input_data/<task>/<model_id>/weights.hdf5`` and rebuilt in torch from its ``config.json``
-(:mod:`sharpgen.networks.keras_h5`); its initial weights give the distance from
-initialisation. Metrics are the published train and test accuracies (``metrics: published``).
+before extraction: the workflow then only downloads and extracts, and the next run computes the
+models). Each model is linked from ``input_data/<task>/<model_id>/weights.hdf5`` and rebuilt in
+torch from its ``config.json`` (:mod:`sharpgen.networks.keras_h5`); its initial weights give
+the distance from initialisation. Metrics are the published train and test accuracies
+(``metrics: published``: the competition's generalization gap); the models are also evaluated
+on the task's ``dataset_1/train`` and ``dataset_1/test`` records (``drift.evaluate``), and the
+drift table compares both accuracies.
 """
 
 from __future__ import annotations
@@ -48,8 +55,9 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from sharpgen.settings import Collection, register
-from sharpgen.settings.base import SHEET_COLUMNS
+from sharpgen import archive
+from sharpgen.settings import Collection, Ref, register
+from sharpgen.settings.base import SHEET_COLUMNS, mirrored
 
 ARCHIVE_URL = "http://storage.googleapis.com/gresearch/pgdl/{archive}"
 UNKNOWN = None  # a hyperparameter whose values the README does not give exactly
@@ -175,28 +183,59 @@ class PgdlTask(Collection):
     """One PGDL task (module docstring); subclasses fix ``task``."""
 
     task: Task
-    metric_sources = ("published",)
+    metric_sources = ("published", "evaluate")
     published = {"train_acc": "train", "test_acc": "test"}
     published_values = "published_pgdl.csv"  # the starting kit's and the winners' PGDL scores (every task's rows)
     benchmark = "pgdl"  # the study averages the score over its PGDL tasks (sharpgen.task_average)
     block_schema = {
         "models": Collection.block_schema["models"],
-        "root": {"description": f"Folder of {LAYOUT}; the sheet is planned from the README's grid while it is absent.",
-                 "type": "string", "default": "data/pgdl"},
+        "root": {"description": f"An unzipped phase archive, {LAYOUT}: nothing is downloaded. Absent: the archive is "
+                                "downloaded and extracted to results/archives/<archive>/.", "type": "string"},
+        "base_url": {"description": "A mirror of the phase archives: replaces the URL prefix (everything before the file name).",
+                     "type": "string"},
         "task_dir": {"description": "The task's folder name in the archive, when it is not the assumed one (module docstring).",
                      "type": "string"},
+        "evaluated_records": {"description": "Records of each of dataset_1/train and dataset_1/test evaluated for the drift "
+                                             "check (the first n of each, shards in order; all when absent).",
+                              "type": "integer", "minimum": 1},
     }
     sheet_keys = ("models", "root", "task_dir")
-    data_keys = ("root", "task_dir")
+    data_keys = ("root", "task_dir", "evaluated_records")
 
     def folder(self, block: Mapping[str, Any]) -> str:
         return block.get("task_dir") or self.task.folder
 
+    def root(self, block: Mapping[str, Any]) -> Path:
+        """The folder holding input_data/ and reference_data/: ``root``, else the extracted archive."""
+        return Path(block["root"]) if block.get("root") else archive.folder(self.task.archive)
+
+    def archives(self, block: Mapping[str, Any]) -> dict[str, str]:
+        if block.get("root"):
+            return {}
+        return {self.task.archive: mirrored(ARCHIVE_URL.format(archive=self.task.archive), block.get("base_url"))}
+
+    def _inputs(self, block: Mapping[str, Any]) -> dict[str, Ref]:
+        """The extraction's record, when the archive is extracted here: data steps rerun after a new extraction."""
+        return {"extracted": Ref("file", str(archive.record_path(self.task.archive)))} if self.archives(block) else {}
+
+    def dataset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
+        return self._inputs(block)
+
+    def subset_inputs(self, block: Mapping[str, Any], sheet: pd.DataFrame) -> dict[str, Ref]:
+        return self._inputs(block)
+
+    def evaluated_splits(self, block: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("train", "test")
+
     def collection(self, block: Mapping[str, Any]) -> pd.DataFrame:
-        root, folder = Path(block.get("root", "data/pgdl")), self.folder(block)
+        root, folder = self.root(block), self.folder(block)
         configs = root / "reference_data" / folder / "model_configs.json"
         if configs.is_file():
             frame = sheet_from_configs(self.task, configs, root, folder)
+        elif self.archives(block) and archive.is_extracted(self.task.archive):
+            found = sorted(p.name for p in (root / "reference_data").glob("*") if p.is_dir())
+            raise ValueError(f"config {self.name}: {self.task.archive} is extracted to {root} but has no {configs.relative_to(root)}; "
+                             f"its tasks: {found}; set {self.name}.task_dir to this task's folder")
         else:
             frame = sheet_from_readme(self.task, root, folder)
         frame = frame.assign(setting=self.name, arch=self.task.family, source="local", filename=frame["model_id"] + ".hdf5")
@@ -205,25 +244,27 @@ class PgdlTask(Collection):
     def published_metrics(self, sheet: pd.DataFrame, inputs: Mapping[str, Path]) -> pd.DataFrame:
         if sheet["test_acc"].isna().all():
             raise ValueError(f"{self.name}: no published accuracies: the sheet is the README's grid because "
-                             f"reference_data/<task>/model_configs.json is missing under {self.name}.root; expected {LAYOUT}")
+                             f"reference_data/<task>/model_configs.json is missing under {self.name}.root (or the extracted "
+                             f"archive: run snakemake once to extract it); expected {LAYOUT}")
         return super().published_metrics(sheet, inputs)
 
-    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
-        """The first n training records of the task's shards (shard number order), as the
-        starting kit's data manager reads them: float32 images (to NCHW) and int32 labels."""
+    def _records(self, block: Mapping[str, Any], split: str, n: int | None):
+        """The first n records (all: None) of ``dataset_1/<split>`` (shard number order), as the
+        starting kit's data manager reads them: float32 images (to NCHW), int32 labels, and a
+        table of where each comes from (source: shard relative to the root, index: record in it)."""
         import numpy as np
         import torch
 
         from sharpgen.data.tfrecord import parse_example, parse_tensor, records
 
-        root = Path(block.get("root", "data/pgdl"))
-        train = root / "input_data" / self.folder(block) / "dataset_1" / "train"
-        shards = sorted(train.glob("shard_*.tfrecord"), key=lambda p: int(p.stem.split("_")[-1]))
+        root = self.root(block)
+        folder = root / "input_data" / self.folder(block) / "dataset_1" / split
+        shards = sorted(folder.glob("shard_*.tfrecord"), key=lambda p: int(p.stem.split("_")[-1]))
         if not shards:
-            raise FileNotFoundError(f"config {self.name}.root = {str(root)!r}: no {train}/shard_*.tfrecord; expected {LAYOUT}")
+            raise FileNotFoundError(f"{self.name}: no {folder}/shard_*.tfrecord under the data root {str(root)!r}; expected {LAYOUT}")
         images, labels, sources, indices = [], [], [], []
         for shard in shards:
-            for index, record in enumerate(records(shard, limit=n - len(labels))):
+            for index, record in enumerate(records(shard, limit=None if n is None else n - len(labels))):
                 example = parse_example(record)
                 images.append(parse_tensor(example["inputs"][0]))
                 labels.append(int(parse_tensor(example["output"][0])))
@@ -231,12 +272,28 @@ class PgdlTask(Collection):
                 indices.append(index)
             if len(labels) == n:
                 break
-        if len(labels) < n:
-            raise ValueError(f"{self.name}.sharpness.n = {n} but {train} holds only {len(labels)} training records; lower it")
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
         y = torch.tensor(labels, dtype=torch.int64)
-        table = pd.DataFrame({"position": range(n), "label": labels, "source": sources, "index": indices})
-        return x, y, table
+        return x, y, pd.DataFrame({"label": labels, "source": sources, "index": indices})
+
+    def subset(self, block: Mapping[str, Any], n: int, seed: int, inputs: Mapping[str, Path]):
+        """The first n training records of the task's shards."""
+        x, y, table = self._records(block, "train", n)
+        if len(y) < n:
+            raise ValueError(f"{self.name}.sharpness.n = {n} but dataset_1/train holds only {len(y)} training records; lower it")
+        return x, y, table.assign(position=range(n))[["position", "label", "source", "index"]]
+
+    def dataset(self, block: Mapping[str, Any], inputs: Mapping[str, Path]):
+        """``dataset_1/train`` and, when the archive has it, ``dataset_1/test``: the first
+        ``evaluated_records`` of each (all when absent), for the drift check."""
+        n = block.get("evaluated_records")
+        splits, index = {}, []
+        test = self.root(block) / "input_data" / self.folder(block) / "dataset_1" / "test"
+        for split in ("train", "test") if test.is_dir() else ("train",):
+            x, y, table = self._records(block, split, n)
+            splits[split] = (x, y)
+            index.append(table.assign(split=split))
+        return splits, pd.concat(index, ignore_index=True)[["split", "index", "source"]]
 
     def load_model(self, path: Path, arch: str, device):
         from sharpgen.networks.keras_h5 import load
@@ -261,7 +318,7 @@ def _register(task: Task) -> None:
         "description": f"PGDL task {task.number}: {task.family} models on {task.dataset} (NeurIPS 2020 competition).",
         "columns": (("path", "string"), ("filename", "string"), *((c, d) for c, d, _ in task.hparams),
                     ("train_acc", "float64"), ("test_acc", "float64")),
-        "defaults": {"correlation": {"group_by": [], "axes": [c for c, _, _ in task.hparams]},
+        "defaults": {"correlation": {"group_by": [], "axes": [c for c, _, _ in task.hparams]}, "drift": {"evaluate": True},
                      "figures": {"color": task.hparams[0][0], "marker": None}},
     })
     register(cls)
