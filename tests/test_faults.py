@@ -639,8 +639,6 @@ digits:
   figures: {targets: [test_error], color: lr, marker: augment}
 """
 MODEL = "resnet-lr0.05-bs64-aug0-sam0-s0"
-# the per-model tables; runs of the cases below stop there (correlation, figures, reports take long)
-TABLES = [f"results/tables/digits/{name}.parquet" for name in ("metrics", "sharpness", "measures")]
 
 
 @pytest.fixture(scope="module")
@@ -674,7 +672,7 @@ def _wf_nan_then_advice(root: Path) -> None:
     first = next(iter(payload["state_dict"]))
     payload["state_dict"][first] = torch.full_like(payload["state_dict"][first], float("nan"))
     torch.save(payload, path)
-    failed = snakemake(root, *TABLES, check=False)
+    failed = snakemake(root, check=False)
     logs = "".join(p.read_text() for p in (root / "results" / "logs").rglob("*.log"))
     assert failed.returncode != 0 and MODEL in logs and f"delete {path.relative_to(root)}" in logs
     path.unlink()  # the advice
@@ -704,16 +702,18 @@ def test_upstream_faults_are_rebuilt_not_mixed(study: Path, tmp_path: Path, case
         assert not counts
     if not run:
         return
-    snakemake(root, *TABLES)
+    snakemake(root)
     after = _values(root)
     pd.testing.assert_frame_equal(after[0], before[0])
     pd.testing.assert_frame_equal(after[1], before[1])
     logs = "".join(p.read_text() for p in (root / "results" / "logs" / "sharpness").rglob("*.log"))
     assert ": cached (" in logs  # identical rebuilt inputs: the pairs came from the cache
-    assert not snakemake(root, "-n", *TABLES).stdout.count("rule ")
+    assert not snakemake(root, "-n").stdout.count("rule ")
 
 
 OTHER = "resnet-lr0.05-bs64-aug1-sam0-s0"  # MODEL is the first resnet: its calibration model
+# the per-model tables; runs of these cases stop there (correlation, figures, reports take long)
+TABLES = [f"results/tables/digits/{name}.parquet" for name in ("metrics", "sharpness", "measures")]
 
 
 def _checkpoint(root: Path, model: str) -> Path:
@@ -733,10 +733,12 @@ def _of(frame: pd.DataFrame, model: str) -> pd.DataFrame:
 
 
 def _assert_rows(after: dict[str, pd.DataFrame], before: dict[str, pd.DataFrame], expected: dict[str, str]) -> None:
-    """Each model's rows in every table after equal the rows ``expected[model]`` had before."""
+    """Each model's rows in every table after equal the rows ``expected[model]`` had before, to
+    float32 rounding: a recomputed average case may take the other noise path (loop or vmap, by
+    the new calibration's timing), which sums the same draws in another order."""
     for kind in before:
         for model, source in expected.items():
-            pd.testing.assert_frame_equal(_of(after[kind], model), _of(before[kind], source), check_exact=False, rtol=1e-6, obj=f"{kind} of {model}")
+            pd.testing.assert_frame_equal(_of(after[kind], model), _of(before[kind], source), check_exact=False, rtol=1e-5, obj=f"{kind} of {model}")
 
 
 def _copy_checkpoint(root: Path, source: str, target: str, keep_mtime: bool) -> None:
