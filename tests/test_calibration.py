@@ -25,15 +25,16 @@ def test_choose_path_takes_vmap_only_when_clearly_faster() -> None:
     assert choose_path({1: 0.5, 8: 1.0}) == 1
 
 
-def test_calibration_times_both_paths_and_records_the_faster() -> None:
+def test_calibration_on_cpu_times_the_loop_and_records_it() -> None:
+    """On CPU the loop, whatever the timing: two runs of a study must give the same values."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
     lines: list[str] = []
     c = calibrate_model(model, lambda m: (torch.randn(m, 6), torch.arange(m) % 3), [8, 16], torch.device("cpu"), 0.5, log=lines.append)
     assert sorted(c.forward_seconds) == sorted(c.batch_samples) == sorted(c.noise_sample_seconds) == [8, 16]
-    assert all(k in (1, 8) for k in c.batch_samples.values())  # the loop or vmap over all 8 samples
+    assert set(c.batch_samples.values()) == {1}
     assert all(s > 0 for s in c.noise_sample_seconds.values())
-    assert all("loop" in line and "vmap 8" in line for line in lines)
+    assert all("loop" in line and "vmap" not in line for line in lines)
 
 
 def test_paper_plan_names_the_arch_strings_the_config_plans() -> None:

@@ -71,7 +71,7 @@ def test_study_through_slurm_with_a_cancelled_job_equals_the_local_run(tmp_path:
     config = ("--configfile", str(TINY), str(extra))
 
     local = workdir(tmp_path / "local")
-    snakemake(local, *config, *(f"results/tables/digits/{t}.parquet" for t in COMPARED))  # the reference
+    snakemake(local, *(f"results/tables/digits/{t}.parquet" for t in COMPARED), *config)  # the reference
 
     root = workdir(tmp_path / "slurm")
     proc = subprocess.Popen(

@@ -3,8 +3,8 @@
 For every batch size m: one forward and one forward+backward pass (best of the timed rounds
 after a warm-up), their peak memory, and the average case's two ways of evaluating noise
 samples, the loop (one forward per sample) and ``torch.func.vmap`` over a chunk of samples,
-timed against each other on the same batch; the faster is recorded (``batch_samples``, ties go
-to the loop) and sharpness jobs use it. Used by the workflow's ``calibrate`` job and by
+timed against each other on the same batch (on CUDA; on CPU the loop, :func:`noise_paths`);
+the faster is recorded (``batch_samples``, ties go to the loop) and sharpness jobs use it. Used by the workflow's ``calibrate`` job and by
 ``bench/calibrate_paper.py``.
 """
 
@@ -47,8 +47,12 @@ def noise_paths(
     model: nn.Module, x: Tensor, y: Tensor, device: torch.device, samples: int = NOISE_SAMPLES, precision: str = "fp32",
 ) -> dict[int, float]:
     """Seconds per noise sample of the average case on one batch (x, y), by ``batch_samples``:
-    1 (the loop) and, when the model can be batched, the vmap chunk that fits (``vmap_chunk``).
-    Interleaved rounds, best of the timed ones; the clean forward is in both and cancels."""
+    1 (the loop) and, on CUDA when the model can be batched, the vmap chunk that fits
+    (``vmap_chunk``). Interleaved rounds, best of the timed ones; the clean forward is in both and
+    cancels. On CPU only the loop: vmap sums the same draws in another order, which moves a
+    sharpness value (a small difference of two losses) by up to a few 1e-5 relative, so a choice
+    by timing, which flips between runs where both paths are close, would make two runs of one
+    study differ; and vmap is the slower path on CPU for the paper's models (docs/engine.md)."""
     from sharpgen.sharpness import Definition, compute_sharpness
     from sharpgen.sharpness.average import vmap_chunk
 
@@ -56,7 +60,7 @@ def noise_paths(
     itemsize = next(model.parameters()).element_size()
     chunk = vmap_chunk(n_params, itemsize, samples, device, activation_bytes=activation_bytes(model, x, device))
     definition = Definition("average", "l2", rho=0.01, m=len(y), n_samples=samples)
-    paths = [1] + ([chunk] if chunk > 1 else [])
+    paths = [1] + ([chunk] if chunk > 1 and device.type == "cuda" else [])
     times: dict[int, list[float]] = {k: [] for k in paths}
     for _ in range(ROUNDS):
         for k in list(times):
